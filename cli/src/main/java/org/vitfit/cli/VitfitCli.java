@@ -1,0 +1,55 @@
+package org.vitfit.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point of the {@code vitfit} command; each capability adds one subcommand class. */
+@Command(name = "vitfit",
+        mixinStandardHelpOptions = true,
+        versionProvider = VitfitCli.Version.class,
+        description = {
+                "Transfer learning with Vision Transformers on the JVM.",
+                "",
+                "Typical flow: convert a pretrained ViT to ONNX, extract embeddings of your images,",
+                "train a small head on them, then export one classifier file.",
+        },
+        subcommands = {
+                CommandLine.HelpCommand.class,
+        })
+public final class VitfitCli implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The configured command line, shared by {@link #main} and the tests. */
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new VitfitCli());
+        cl.setExecutionExceptionHandler((ex, line, parseResult) -> {
+            // Users get the message, not a stack trace; --verbose style debugging via VITFIT_DEBUG.
+            line.getErr().println("error: " + ex.getMessage());
+            if (System.getenv("VITFIT_DEBUG") != null) {
+                ex.printStackTrace(line.getErr());
+            }
+            return 1;
+        });
+        return cl;
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    /** Reports the version Maven stamped into the jar manifest. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = VitfitCli.class.getPackage().getImplementationVersion();
+            return new String[] {"vitfit " + (v == null ? "(development build)" : v)};
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package org.vitfit.onnx;
+
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+
+import java.nio.file.Path;
+
+/**
+ * The one place that opens ONNX Runtime sessions, so every command picks the execution provider the
+ * same way: CUDA when asked for and available, otherwise CPU with a one-line warning.
+ */
+public final class OnnxSessions {
+
+
+    private OnnxSessions() {
+    }
+
+    /** An open session together with the device it actually runs on (which may differ from the one asked for). */
+    public record Opened(OrtSession session, Device device) implements AutoCloseable {
+        @Override
+        public void close() throws OrtException {
+            session.close();
+        }
+    }
+
+    /**
+     * Opens {@code model} on {@code wanted}.
+     *
+     * @param intraOpThreads threads ONNX Runtime may use inside one operator; 0 lets it choose
+     */
+    public static Opened open(Path model, Device wanted, int intraOpThreads) throws OrtException {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession.SessionOptions options = baseOptions(intraOpThreads)) {
+            if (wanted.kind() == Device.Kind.CUDA) {
+                try {
+                    options.addCUDA(wanted.id());
+                    return new Opened(env.createSession(model.toString(), options), wanted);
+                } catch (OrtException | UnsatisfiedLinkError | IllegalArgumentException e) {
+                    System.err.println("warning: CUDA device " + wanted.id() + " unavailable ("
+                            + firstLine(e.getMessage()) + "); running on CPU. Build with -Pgpu on a machine "
+                            + "with CUDA 12 and cuDNN 9 to use the GPU.");
+                }
+            }
+        }
+        try (OrtSession.SessionOptions options = baseOptions(intraOpThreads)) {
+            return new Opened(env.createSession(model.toString(), options), Device.CPU);
+        }
+    }
+
+    private static OrtSession.SessionOptions baseOptions(int intraOpThreads) throws OrtException {
+        OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+        options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        if (intraOpThreads > 0) {
+            options.setIntraOpNumThreads(intraOpThreads);
+        }
+        return options;
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) {
+            return "no detail";
+        }
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+}

@@ -1,0 +1,106 @@
+package org.vitfit.runtime;
+
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import org.vitfit.preprocess.PreprocessRecipe;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The contents of {@code vitfit-model.json}, written by {@code vitfit convert} beside {@code model.onnx}.
+ * Everything downstream (extractor, cache headers, exported classifiers) identifies a model by it.
+ *
+ * @param format         always {@value #FORMAT}
+ * @param formatVersion  bumped on incompatible changes
+ * @param source         where the checkpoint came from (a path or {@code hub:<repo>@<revision>})
+ * @param family         the checkpoint layout: {@code timm_vit}, {@code hf_vit}, {@code dinov2}, {@code clip_vision}
+ * @param architecture   the architecture name the checkpoint gives (timm {@code architecture}, HF {@code architectures[0]})
+ * @param imageHeight    input height the graph is built for
+ * @param imageWidth     input width the graph is built for
+ * @param patchSize      side of one square patch
+ * @param hiddenSize     token width D
+ * @param numLayers      transformer blocks
+ * @param numHeads       attention heads
+ * @param mlpDim         hidden width of each block's MLP
+ * @param numTokens      tokens per image (CLS, registers, patches)
+ * @param embeddingDim   width of the {@code embedding} output
+ * @param embeddingPooling what {@code embedding} is: {@code cls_after_norm} or {@code clip_projection}
+ * @param outputs        ONNX output names, in graph order
+ * @param labels         class names for {@code logits}, or null when the checkpoint has no head
+ * @param weightsSha256  sha256 of the checkpoint's weight file(s), in shard order
+ * @param onnxSha256     sha256 of {@code model.onnx}; the identity the embedding cache checks
+ * @param precision      {@code fp32}, later {@code fp16} / {@code int8}
+ * @param toolVersion    vitfit version that wrote the model
+ * @param preprocessing  the preprocessing recipe
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+@JsonIgnoreProperties(ignoreUnknown = true)
+public record ModelDescriptor(
+        String format,
+        int formatVersion,
+        String source,
+        String family,
+        String architecture,
+        int imageHeight,
+        int imageWidth,
+        int patchSize,
+        int hiddenSize,
+        int numLayers,
+        int numHeads,
+        int mlpDim,
+        int numTokens,
+        int embeddingDim,
+        String embeddingPooling,
+        List<String> outputs,
+        List<String> labels,
+        String weightsSha256,
+        String onnxSha256,
+        String precision,
+        String toolVersion,
+        PreprocessRecipe preprocessing) {
+
+    public static final String FORMAT = "vitfit-model";
+    public static final String FILE_NAME = "vitfit-model.json";
+    public static final String ONNX_FILE_NAME = "model.onnx";
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** Reads {@code dir/vitfit-model.json}, with an error that says how to make one when it is missing. */
+    public static ModelDescriptor read(Path dir) throws IOException {
+        Path file = dir.resolve(FILE_NAME);
+        if (!Files.isRegularFile(file)) {
+            throw new NoSuchFileException(file.toString(), null,
+                    "not a converted vitfit model directory (no " + FILE_NAME + "); run 'vitfit convert' first");
+        }
+        ModelDescriptor d = JSON.readValue(file.toFile(), ModelDescriptor.class);
+        if (!FORMAT.equals(d.format())) {
+            throw new IOException(file + ": format is '" + d.format() + "', expected '" + FORMAT + "'");
+        }
+        return d;
+    }
+
+    public void write(Path file) throws IOException {
+        JSON.writeValue(file.toFile(), this);
+    }
+
+    public String toJson() {
+        try {
+            return JSON.writeValueAsString(this);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public ModelDescriptor withOnnxSha256(String sha) {
+        return new ModelDescriptor(format, formatVersion, source, family, architecture, imageHeight, imageWidth,
+                patchSize, hiddenSize, numLayers, numHeads, mlpDim, numTokens, embeddingDim, embeddingPooling,
+                outputs, labels, weightsSha256, sha, precision, toolVersion, preprocessing);
+    }
+}
