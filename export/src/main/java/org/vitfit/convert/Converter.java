@@ -1,0 +1,169 @@
+package org.vitfit.convert;
+
+import ai.onnx.proto.OnnxMl.ModelProto;
+import org.vitfit.convert.safetensors.Checkpoint;
+import org.vitfit.runtime.Hashing;
+import org.vitfit.runtime.ModelDescriptor;
+import org.vitfit.runtime.VitfitVersion;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * Converts a checkpoint directory (timm or Hugging Face layout, safetensors weights) into a vitfit model
+ * directory: {@code model.onnx} + {@code vitfit-model.json}. The output appears whole or not at all: it is
+ * written to a temporary sibling directory and renamed into place.
+ */
+public final class Converter {
+
+    /** Protobuf cannot serialise a message over 2 GiB; leave headroom for the graph itself. */
+    private static final long MAX_INITIALIZER_BYTES = 1_900_000_000L;
+
+    private Converter() {
+    }
+
+    /**
+     * How to convert.
+     *
+     * @param source             how the checkpoint is named in {@code vitfit-model.json} (a path, or
+     *                           {@code hub:repo@rev}); null records the checkpoint directory
+     * @param overwrite          replace an existing output directory instead of refusing
+     * @param preprocessorConfig a Hugging Face {@code preprocessor_config.json} to use instead of the one in
+     *                           the checkpoint directory (for checkpoints saved without one); may be null
+     */
+    public record Options(String source, boolean overwrite, Path preprocessorConfig) {
+        public static Options defaults() {
+            return new Options(null, false, null);
+        }
+    }
+
+    /** Converts {@code checkpointDir} into {@code outputDir} with default options. */
+    public static ModelDescriptor convert(Path checkpointDir, Path outputDir) throws IOException {
+        return convert(checkpointDir, outputDir, Options.defaults());
+    }
+
+    public static ModelDescriptor convert(Path checkpointDir, Path outputDir, Options options) throws IOException {
+        String source = options.source() != null ? options.source()
+                : checkpointDir.toAbsolutePath().normalize().toString();
+        boolean overwrite = options.overwrite();
+        if (!Files.isDirectory(checkpointDir)) {
+            throw new ConversionException("checkpoint directory " + checkpointDir + " does not exist");
+        }
+        Path out = outputDir.toAbsolutePath().normalize();
+        if (Files.exists(out) && !overwrite) {
+            throw new FileAlreadyExistsException(out.toString(), null,
+                    "output directory exists; choose another --output or pass --overwrite");
+        }
+        ModelConfig config = ModelConfig.read(checkpointDir, options.preprocessorConfig());
+        VitGraphBuilder.Built built;
+        String weightsSha;
+        VitSpec spec;
+        try (Checkpoint checkpoint = Checkpoint.open(checkpointDir)) {
+            CheckpointMapper mapper = new CheckpointMapper(checkpoint, config.table());
+            spec = config.spec(mapper);
+            checkGeometry(spec, checkpointDir);
+            VitParameters params = mapper.map(spec);
+            if (params.head() != null && config.labels() != null && config.labels().size() != params.head().outFeatures()) {
+                throw new ConversionException(checkpointDir + ": " + config.labels().size() + " class names for a head of "
+                        + params.head().outFeatures() + " outputs");
+            }
+            weightsSha = checkpoint.weightsSha256();
+            Map<String, String> metadata = new LinkedHashMap<>();
+            metadata.put("vitfit.family", spec.family());
+            metadata.put("vitfit.architecture", spec.architecture());
+            metadata.put("vitfit.source", source);
+            metadata.put("vitfit.weights_sha256", weightsSha);
+            built = VitGraphBuilder.build(params, VitfitVersion.get(), metadata);
+        }
+        ModelDescriptor descriptor = new ModelDescriptor(ModelDescriptor.FORMAT, 1, source, spec.family(),
+                spec.architecture(), spec.imageHeight(), spec.imageWidth(), spec.patchSize(), spec.hiddenSize(),
+                spec.numLayers(), spec.numHeads(), spec.mlpDim(), spec.numTokens(), built.embeddingDim(),
+                spec.clipPooling() ? "clip_projection" : "cls_after_norm", built.outputs(),
+                built.outputs().contains(VitGraphBuilder.LOGITS) ? config.labels() : null,
+                weightsSha, null, "fp32", VitfitVersion.get(), config.preprocessing());
+        return writeAtomically(built.model(), descriptor, out);
+    }
+
+    private static void checkGeometry(VitSpec s, Path dir) throws ConversionException {
+        if (s.imageHeight() % s.patchSize() != 0 || s.imageWidth() % s.patchSize() != 0) {
+            throw new ConversionException(dir + ": input " + s.imageHeight() + "x" + s.imageWidth()
+                    + " is not a multiple of the patch size " + s.patchSize());
+        }
+        if (s.hiddenSize() % s.numHeads() != 0) {
+            throw new ConversionException(dir + ": hidden size " + s.hiddenSize() + " is not divisible by "
+                    + s.numHeads() + " attention heads");
+        }
+    }
+
+    private static ModelDescriptor writeAtomically(ModelProto model, ModelDescriptor descriptor, Path out)
+            throws IOException {
+        long bytes = model.getSerializedSize();
+        if (bytes > MAX_INITIALIZER_BYTES) {
+            throw new ConversionException("the model needs " + bytes + " bytes, over ONNX's 2 GB single-file "
+                    + "limit; models larger than ViT-L are not supported yet");
+        }
+        Path parent = out.getParent();
+        Files.createDirectories(parent);
+        Path tmp = Files.createTempDirectory(parent, "." + out.getFileName() + ".tmp-");
+        try {
+            Path onnx = tmp.resolve(ModelDescriptor.ONNX_FILE_NAME);
+            try (OutputStream os = Files.newOutputStream(onnx)) {
+                model.writeTo(os);
+            }
+            fsync(onnx);
+            ModelDescriptor withSha = descriptor.withOnnxSha256(Hashing.sha256(onnx));
+            Path json = tmp.resolve(ModelDescriptor.FILE_NAME);
+            withSha.write(json);
+            fsync(json);
+            replace(tmp, out);
+            return withSha;
+        } finally {
+            deleteTree(tmp);
+        }
+    }
+
+    /** Renames {@code tmp} to {@code out}, moving an existing {@code out} aside first so there is never a mix. */
+    private static void replace(Path tmp, Path out) throws IOException {
+        Path old = null;
+        if (Files.exists(out)) {
+            old = out.resolveSibling("." + out.getFileName() + ".old-" + System.nanoTime());
+            Files.move(out, old, StandardCopyOption.ATOMIC_MOVE);
+        }
+        try {
+            Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(tmp, out);
+        }
+        if (old != null) {
+            deleteTree(old);
+        }
+    }
+
+    private static void fsync(Path file) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+            ch.force(true);
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}
