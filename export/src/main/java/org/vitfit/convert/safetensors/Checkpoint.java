@@ -3,19 +3,15 @@ package org.vitfit.convert.safetensors;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.vitfit.runtime.Hashing;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -226,34 +222,12 @@ public final class Checkpoint implements AutoCloseable {
     private String computeWeightsSha256() throws IOException {
         List<String> shardHashes = new ArrayList<>();
         for (SafetensorsFile f : files) {
-            shardHashes.add(sha256Hex(f.path()));
+            shardHashes.add(Hashing.sha256(f.path()));
         }
         if (shardHashes.size() == 1) {
             return shardHashes.get(0);
         }
-        return HexFormat.of().formatHex(sha256().digest(String.join("", shardHashes).getBytes(StandardCharsets.US_ASCII)));
-    }
-
-    /** sha256 (lowercase hex) of a file's bytes. */
-    public static String sha256Hex(Path file) throws IOException {
-        MessageDigest digest = sha256();
-        ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-            while (channel.read(buffer) >= 0) {
-                buffer.flip();
-                digest.update(buffer);
-                buffer.clear();
-            }
-        }
-        return HexFormat.of().formatHex(digest.digest());
-    }
-
-    private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every Java platform must provide SHA-256", e);
-        }
+        return Hashing.sha256(String.join("", shardHashes).getBytes(StandardCharsets.US_ASCII));
     }
 
     private String nearestName(String wanted) {
