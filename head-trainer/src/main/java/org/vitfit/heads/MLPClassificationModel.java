@@ -1,0 +1,69 @@
+package org.vitfit.heads;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.InvalidProtocolBufferException;
+import org.tribuo.Example;
+import org.tribuo.ImmutableFeatureMap;
+import org.tribuo.ImmutableOutputInfo;
+import org.tribuo.Prediction;
+import org.tribuo.classification.Label;
+import org.tribuo.impl.ModelDataCarrier;
+import org.tribuo.provenance.ModelProvenance;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** An MLP multi-class classifier: softmax over the classes, predicting the most probable one. */
+public final class MLPClassificationModel extends MLPModel<Label> {
+
+    private static final long serialVersionUID = 1L;
+
+    MLPClassificationModel(String name, ModelProvenance provenance, ImmutableFeatureMap featureIDMap,
+                           ImmutableOutputInfo<Label> outputIDInfo, MlpNetwork network) {
+        super(name, provenance, featureIDMap, outputIDInfo, network);
+    }
+
+    /** Called reflectively by Tribuo's {@code Model.deserialize} for protobuf-serialised models. */
+    public static MLPClassificationModel deserializeFromProto(int version, String className, Any message)
+            throws InvalidProtocolBufferException {
+        if (version < 0 || version > CURRENT_VERSION) {
+            throw new IllegalArgumentException("Unknown version " + version + " of " + className
+                    + ", this class supports at most version " + CURRENT_VERSION);
+        }
+        MlpProtos.Unpacked u = MlpProtos.unpack(message);
+        ModelDataCarrier<?> carrier = ModelDataCarrier.deserialize(u.metadata());
+        if (!Label.class.equals(carrier.outputDomain().getDomain().iterator().next().getClass())) {
+            throw new IllegalStateException("Invalid protobuf: " + className + " needs a Label output domain");
+        }
+        @SuppressWarnings("unchecked")
+        ImmutableOutputInfo<Label> outputs = (ImmutableOutputInfo<Label>) carrier.outputDomain();
+        return new MLPClassificationModel(carrier.name(), carrier.provenance(), carrier.featureDomain(), outputs,
+                u.network());
+    }
+
+    @Override
+    Objective objective() {
+        return Objective.SOFTMAX_CROSS_ENTROPY;
+    }
+
+    @Override
+    public Prediction<Label> predict(Example<Label> example) {
+        int[] used = new int[1];
+        float[] p = probabilities(dense(example, used), 1);
+        Map<String, Label> scores = new LinkedHashMap<>();
+        Label best = null;
+        for (int id = 0; id < p.length; id++) {
+            Label label = new Label(outputIDInfo.getOutput(id).getLabel(), p[id]);
+            scores.put(label.getLabel(), label);
+            if (best == null || label.getScore() > best.getScore()) {
+                best = label;
+            }
+        }
+        return new Prediction<>(best, scores, used[0], example, true);
+    }
+
+    @Override
+    protected MLPClassificationModel copy(String newName, ModelProvenance newProvenance) {
+        return new MLPClassificationModel(newName, newProvenance, featureIDMap, outputIDInfo, network.copy());
+    }
+}
