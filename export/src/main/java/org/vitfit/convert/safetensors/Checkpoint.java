@@ -12,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -132,8 +131,7 @@ public final class Checkpoint implements AutoCloseable {
                     + " shard files; download the index file again");
         }
         Map<String, String> map = new TreeMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = weightMap.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : weightMap.properties()) {
             if (!e.getValue().isTextual()) {
                 throw new CheckpointException(index, e.getKey(), "weight_map value must be a shard file name but is "
                         + e.getValue() + "; download the index file again");

@@ -18,7 +18,6 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -120,8 +119,7 @@ public final class SafetensorsFile implements AutoCloseable {
         long dataLength = fileSize - dataStart;
         Map<String, TensorInfo> tensors = new LinkedHashMap<>();
         Map<String, String> metadata = Map.of();
-        for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> field = it.next();
+        for (Map.Entry<String, JsonNode> field : header.properties()) {
             if (field.getKey().equals(METADATA_KEY)) {
                 metadata = parseMetadata(file, field.getValue());
             } else {
@@ -139,8 +137,7 @@ public final class SafetensorsFile implements AutoCloseable {
                     + node.getNodeType() + "; the file is corrupt - download it again");
         }
         Map<String, String> metadata = new LinkedHashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : node.properties()) {
             if (!e.getValue().isTextual()) {
                 throw new CheckpointException(file, null, METADATA_KEY + " value '" + e.getKey()
                         + "' must be a string but is " + e.getValue().getNodeType()
