@@ -144,7 +144,8 @@ public final class HeadTrainer {
                 int perEpoch = (train.size() + minibatchSize - 1) / minibatchSize;
                 var trainer = new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(new BinaryCrossEntropy(),
                         linearOptimiser(), epochs, perEpoch, minibatchSize, seed);
-                LossLog log = new LossLog(perEpoch, totalWeight(train));
+                // Tribuo's BinaryCrossEntropy sums over labels; divide to report the mean per label like the MLP
+                LossLog log = new LossLog(perEpoch, totalWeight(train), 1.0 / train.getOutputIDInfo().size());
                 model = log.run(() -> trainer.train(train, runProvenance));
                 curve = log.curve();
             }
@@ -163,7 +164,8 @@ public final class HeadTrainer {
                 int perEpoch = (train.size() + minibatchSize - 1) / minibatchSize;
                 var trainer = new org.tribuo.classification.sgd.linear.LinearSGDTrainer(new LogMulticlass(),
                         linearOptimiser(), epochs, perEpoch, minibatchSize, seed);
-                LossLog log = new LossLog(perEpoch, totalWeight(train));
+                // Tribuo's LogMulticlass reports the log-likelihood; negate to get the cross-entropy loss
+                LossLog log = new LossLog(perEpoch, totalWeight(train), -1.0);
                 model = log.run(() -> trainer.train(train, runProvenance));
                 curve = log.curve();
             }
@@ -373,11 +375,13 @@ public final class HeadTrainer {
         private static final Pattern LINE = Pattern.compile("average loss = ([-+0-9.eE]+|NaN|Infinity)");
         private final int perEpoch;
         private final double totalWeight;
+        private final double scale;
         private final List<Double> losses = new ArrayList<>();
 
-        LossLog(int perEpoch, double totalWeight) {
+        LossLog(int perEpoch, double totalWeight, double scale) {
             this.perEpoch = perEpoch;
             this.totalWeight = totalWeight;
+            this.scale = scale;
         }
 
         <M> M run(java.util.function.Supplier<M> training) {
@@ -400,7 +404,7 @@ public final class HeadTrainer {
         public void publish(LogRecord record) {
             Matcher m = LINE.matcher(String.valueOf(record.getMessage()));
             if (m.find()) {
-                losses.add(Double.parseDouble(m.group(1)) * perEpoch / totalWeight);
+                losses.add(scale * Double.parseDouble(m.group(1)) * perEpoch / totalWeight);
             }
         }
 

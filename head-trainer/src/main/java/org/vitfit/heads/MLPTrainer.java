@@ -107,6 +107,11 @@ public abstract class MLPTrainer<T extends Output<T>> implements Trainer<T>, Wei
     }
 
     @Override
+    public MLPModel<T> train(Dataset<T> examples) {
+        return train(examples, Collections.emptyMap());
+    }
+
+    @Override
     public MLPModel<T> train(Dataset<T> examples, Map<String, Provenance> runProvenance) {
         return train(examples, runProvenance, INCREMENT_INVOCATION_COUNT);
     }
@@ -375,9 +380,5 @@ public abstract class MLPTrainer<T extends Output<T>> implements Trainer<T>, Wei
     @Override
     public String toString() {
         return getClass().getSimpleName() + options();
-    }
-
-    static Map<String, Provenance> noRunProvenance() {
-        return Collections.emptyMap();
     }
 }

@@ -1,0 +1,221 @@
+package org.vitfit.heads;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.vitfit.eval.ClassificationReport;
+import org.vitfit.eval.HeadEvaluator;
+import org.vitfit.eval.MultiLabelReport;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** End to end on synthetic embeddings: train, evaluate, save, load, ONNX, and every kind of bad input. */
+class HeadTrainerTest {
+
+    @Test
+    void linearMultiClassLearnsAndRoundTrips(@TempDir Path tmp) throws Exception {
+        EmbeddingSet set = Synthetic.blobs(4, 60, 16, 0.8, 11);
+        TrainingRun run = HeadTrainer.builder().head(HeadKind.LINEAR).epochs(10).l2Normalize(true).build().train(set);
+        ClassificationReport test = (ClassificationReport) run.test();
+        assertTrue(test.accuracy() > 0.9, "accuracy " + test.accuracy());
+        assertEquals(48, test.examples());
+        // Tribuo's confusion counts agree with its accuracy and per-class support
+        long diagonal = 0;
+        for (int c = 0; c < 4; c++) {
+            diagonal += test.confusion()[c][c];
+            assertEquals(test.perClass().get(c).support(), java.util.Arrays.stream(test.confusion()[c]).sum());
+        }
+        assertEquals(test.accuracy(), diagonal / 48.0, 1e-12);
+        assertEquals(10, run.curve().trainLoss().size());
+        assertTrue(run.curve().trainLoss().get(9) < run.curve().trainLoss().get(0), run.curve().toString());
+
+        Path out = tmp.resolve("head");
+        run.writeTo(out, false);
+        for (String f : List.of("head.json", "model.tribuo", "head.onnx", "metrics.json", "report.txt",
+                "training_curve.png", "confusion_matrix.png")) {
+            assertTrue(Files.size(out.resolve(f)) > 0, f);
+        }
+        BufferedImage heatmap = ImageIO.read(out.resolve("confusion_matrix.png").toFile());
+        assertTrue(heatmap.getWidth() >= 640 && heatmap.getHeight() >= 640);
+        JsonNode metrics = new ObjectMapper().readTree(out.resolve("metrics.json").toFile());
+        assertEquals(test.accuracy(), metrics.get("test").get("accuracy").asDouble(), 1e-12);
+        assertEquals("multiclass", metrics.get("test").get("task").asText());
+        assertEquals(4, metrics.get("test").get("confusion").size());
+
+        Head loaded = Head.load(out);
+        assertEquals(run.head().labels(), loaded.labels());
+        assertEquals(run.head().normalization(), loaded.normalization());
+        assertEquals("0123abcd", loaded.metadata().backboneModelSha256());
+        for (int r : run.split().test()) {
+            assertArrayEquals(run.head().scores(set.vector(r)), loaded.scores(set.vector(r)));
+        }
+        assertOnnxMatches(loaded, out.resolve("head.onnx"), set);
+        ClassificationReport again = (ClassificationReport) HeadEvaluator.evaluate(loaded, set, run.split().test(), "test");
+        assertEquals(test.accuracy(), again.accuracy(), 0.0);
+    }
+
+    @Test
+    void mlpMultiClassBeatsChanceAndStopsEarly(@TempDir Path tmp) throws Exception {
+        EmbeddingSet set = Synthetic.blobs(5, 60, 12, 1.2, 12);
+        TrainingRun run = HeadTrainer.builder().head(HeadKind.MLP).hiddenSize(64).epochs(200).patience(5)
+                .learningRate(3e-3).classWeighting(HeadTrainer.ClassWeighting.BALANCED).build().train(set);
+        ClassificationReport test = (ClassificationReport) run.test();
+        assertTrue(test.accuracy() > 0.85, "accuracy " + test.accuracy());
+        TrainingCurve c = run.curve();
+        assertTrue(c.trainLoss().size() < 200, "early stopping should end before 200 epochs: " + c.trainLoss().size());
+        assertEquals(c.trainLoss().size(), c.validationMetric().size());
+        double bestLoss = c.validationLoss().stream().mapToDouble(Double::doubleValue).min().orElseThrow();
+        assertEquals(bestLoss, c.validationLoss().get(c.bestEpoch() - 1), 0.0);
+        Path out = tmp.resolve("mlp");
+        run.writeTo(out, false);
+        Head loaded = Head.load(out);
+        assertEquals(HeadKind.MLP, loaded.kind());
+        assertOnnxMatches(loaded, out.resolve("head.onnx"), set);
+    }
+
+    @Test
+    void multiLabelHeadsTuneThresholdsAndBeatChance(@TempDir Path tmp) throws Exception {
+        EmbeddingSet set = Synthetic.multiLabel(600, 5, 10, 13);
+        for (HeadKind kind : HeadKind.values()) {
+            TrainingRun run = HeadTrainer.builder().head(kind).multiLabel(true).epochs(kind == HeadKind.LINEAR ? 10 : 60)
+                    .thresholds(Thresholds.Mode.PER_LABEL).l2Normalize(kind == HeadKind.MLP).build().train(set);
+            MultiLabelReport test = (MultiLabelReport) run.test();
+            assertTrue(test.microF1() > 0.85, kind + " micro-F1 " + test.microF1());
+            assertTrue(test.microRocAuc() > 0.95, kind + " micro-AUC " + test.microRocAuc());
+            assertEquals(Thresholds.Mode.PER_LABEL, run.head().thresholds().mode());
+            Path out = tmp.resolve(kind.jsonName());
+            run.writeTo(out, false);
+            Head loaded = Head.load(out);
+            assertEquals(run.head().thresholds(), loaded.thresholds());
+            HeadPrediction p = loaded.predict(set.vector(0));
+            for (int j = 0; j < p.labels().size(); j++) {
+                assertEquals(p.scores()[j] > loaded.thresholds().values()[j], p.predicted().contains(p.labels().get(j)));
+            }
+            assertOnnxMatches(loaded, out.resolve("head.onnx"), set);
+            assertFalse(Files.exists(out.resolve("confusion_matrix.png")));
+        }
+    }
+
+    @Test
+    void badInputGivesClearErrors() {
+        EmbeddingSet good = Synthetic.blobs(3, 10, 4, 1, 1);
+        HeadTrainer trainer = HeadTrainer.builder().epochs(2).build();
+
+        List<List<String>> none = new ArrayList<>();
+        for (int i = 0; i < good.size(); i++) {
+            none.add(List.of());
+        }
+        assertMessage(() -> trainer.train(new EmbeddingSet(good.data(), 4, none, null, null, null, "cache x")),
+                "has no labels");
+
+        List<List<String>> single = new ArrayList<>();
+        for (int i = 0; i < good.size(); i++) {
+            single.add(List.of("cat"));
+        }
+        assertMessage(() -> trainer.train(new EmbeddingSet(good.data(), 4, single, null, null, null, "c")),
+                "single class [cat]");
+
+        List<List<String>> labels = new ArrayList<>();
+        List<String> splits = new ArrayList<>();
+        for (int i = 0; i < good.size(); i++) {
+            labels.add(good.labels(i));
+            splits.add(i < 20 ? "train" : "test");
+        }
+        labels.set(25, List.of("zebra"));
+        assertMessage(() -> trainer.train(new EmbeddingSet(good.data(), 4, labels, splits, null, null, "c")),
+                "[zebra] never occur in the training split");
+
+        float[] nan = good.data().clone();
+        nan[4 * 7 + 2] = Float.NaN;
+        List<List<String>> l2 = new ArrayList<>();
+        for (int i = 0; i < good.size(); i++) {
+            l2.add(good.labels(i));
+        }
+        assertMessage(() -> new EmbeddingSet(nan, 4, l2, null, null, null, "cache y"), "row 7 has NaN at component 2");
+        float[] inf = good.data().clone();
+        inf[0] = Float.POSITIVE_INFINITY;
+        assertMessage(() -> new EmbeddingSet(inf, 4, l2, null, null, null, "cache y"), "Infinity");
+
+        List<List<String>> multi = new ArrayList<>(l2);
+        multi.set(3, List.of("class0", "class1"));
+        assertMessage(() -> trainer.train(new EmbeddingSet(good.data(), 4, multi, null, null, null, "c")),
+                "--multilabel");
+
+        Head head = trainer.train(good).head();
+        assertMessage(() -> head.predict(new float[5]), "dimension 5 but this head was trained on 4-dimensional");
+        EmbeddingSet wide = Synthetic.blobs(3, 10, 6, 1, 1);
+        assertMessage(() -> HeadEvaluator.evaluate(head, wide, new int[] {0, 1}, "test"), "dimension 6");
+        assertMessage(() -> HeadEvaluator.evaluate(head, new EmbeddingSet(good.data(), 4, labels, null, null, null, "c"),
+                new int[] {25}, "test"), "'zebra', which the head was not trained on");
+    }
+
+    @Test
+    void nothingIsHalfWritten(@TempDir Path tmp) throws Exception {
+        TrainingRun run = HeadTrainer.builder().epochs(2).build().train(Synthetic.blobs(3, 10, 4, 1, 1));
+        Path out = tmp.resolve("out");
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("keep.txt"), "user file");
+        assertThrows(FileAlreadyExistsException.class, () -> run.writeTo(out, false));
+        assertEquals("user file", Files.readString(out.resolve("keep.txt")));
+
+        Path failed = tmp.resolve("failed");
+        assertThrows(IllegalStateException.class, () -> AtomicDirectory.write(failed, false, dir -> {
+            Files.writeString(dir.resolve("partial"), "x");
+            throw new IllegalStateException("disk full");
+        }));
+        assertFalse(Files.exists(failed));
+        try (Stream<Path> s = Files.list(tmp)) {
+            assertEquals(List.of(out), s.toList(), "no temporary directory is left behind");
+        }
+        run.writeTo(out, true);
+        assertFalse(Files.exists(out.resolve("keep.txt")));
+        assertNotNull(Head.load(out));
+    }
+
+    @Test
+    void loadRejectsMissingOrForeignDirectories(@TempDir Path tmp) throws Exception {
+        assertMessage(() -> Head.load(tmp), "not a vitfit head directory");
+        Path dir = tmp.resolve("h");
+        HeadTrainer.builder().epochs(1).build().train(Synthetic.blobs(2, 10, 3, 1, 1)).head().save(dir);
+        Files.delete(dir.resolve(Head.MODEL_FILE));
+        assertMessage(() -> Head.load(dir), "model file is missing");
+    }
+
+    static void assertOnnxMatches(Head head, Path onnx, EmbeddingSet set) throws Exception {
+        int n = Math.min(set.size(), 64);
+        float[][] rows = new float[n][];
+        for (int i = 0; i < n; i++) {
+            rows[i] = set.vector(i);
+        }
+        float[][] ort = OnnxCheck.run(Files.readAllBytes(onnx), Head.ONNX_INPUT, rows);
+        double maxDiff = 0;
+        for (int i = 0; i < n; i++) {
+            float[] java = head.scores(rows[i]);
+            for (int j = 0; j < java.length; j++) {
+                maxDiff = Math.max(maxDiff, Math.abs(java[j] - ort[i][j]));
+            }
+        }
+        assertTrue(maxDiff < 1e-5, head.kind() + " head: max |onnx - java| = " + maxDiff);
+    }
+
+    static void assertMessage(org.junit.jupiter.api.function.Executable call, String fragment) {
+        Exception e = assertThrows(Exception.class, call);
+        assertTrue(e.getMessage() != null && e.getMessage().contains(fragment),
+                "expected '" + fragment + "' in: " + e.getMessage());
+    }
+}
