@@ -15,6 +15,8 @@ import picocli.CommandLine.Command;
         },
         subcommands = {
                 CommandLine.HelpCommand.class,
+                ConvertCommand.class,
+                PredictCommand.class,
         })
 public final class VitfitCli implements Runnable {
 

@@ -1,0 +1,74 @@
+package org.vitfit.cli;
+
+import org.vitfit.convert.Converter;
+import org.vitfit.hub.HubClient;
+import org.vitfit.runtime.ModelDescriptor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+@Command(name = "convert",
+        description = {
+                "Convert a pretrained ViT checkpoint to an ONNX embedding model, in pure Java.",
+                "",
+                "Reads config.json + model.safetensors (or a sharded model.safetensors.index.json) in timm",
+                "layout (vit_*) or Hugging Face layout (ViTModel, ViTForImageClassification, Dinov2Model,",
+                "CLIPVisionModel[WithProjection], CLIPModel) and writes <output>/model.onnx with input",
+                "pixel_values [N,3,H,W] and outputs embedding [N,D], last_hidden_state [N,T,D] (and logits",
+                "when the checkpoint has a head), plus <output>/vitfit-model.json with the preprocessing.",
+                "",
+                "Examples:",
+                "  vitfit convert models/vit-tiny-patch16-224-augreg --output target/vit-tiny",
+                "  vitfit convert --hub google/vit-base-patch16-224 --output models/vit-base",
+        },
+        mixinStandardHelpOptions = true)
+final class ConvertCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", arity = "0..1", paramLabel = "CHECKPOINT_DIR",
+            description = "Local checkpoint directory (omit when using --hub).")
+    Path checkpoint;
+
+    @Option(names = "--hub", paramLabel = "REPO[@REVISION]",
+            description = "Download the checkpoint from the Hugging Face Hub into the local HF cache first "
+                    + "(honours HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE and HF_HUB_OFFLINE=1).")
+    String hub;
+
+    @Option(names = {"-o", "--output"}, required = true, paramLabel = "DIR", description = "Directory to create.")
+    Path output;
+
+    @Option(names = "--overwrite", description = "Replace --output if it exists.")
+    boolean overwrite;
+
+    @Option(names = "--preprocessor-config", paramLabel = "FILE",
+            description = "preprocessor_config.json to use when the checkpoint directory has none (Hugging Face layouts).")
+    Path preprocessorConfig;
+
+    @Option(names = "--offline", description = "Use only the local Hub cache (same as HF_HUB_OFFLINE=1).")
+    boolean offline;
+
+    @Override
+    public Integer call() throws Exception {
+        if ((checkpoint == null) == (hub == null)) {
+            throw new IllegalArgumentException("give either a CHECKPOINT_DIR or --hub REPO[@REVISION], not both or neither");
+        }
+        Path dir = checkpoint;
+        String source = null;
+        if (hub != null) {
+            HubClient.Builder b = HubClient.builder();
+            if (offline) {
+                b.offline(true);
+            }
+            dir = b.build().snapshot(hub);
+            source = "hub:" + hub;
+        }
+        ModelDescriptor d = Converter.convert(dir, output,
+                new Converter.Options(source, overwrite, preprocessorConfig));
+        System.out.printf("converted %s (%s, %s): %d layers, width %d, %d tokens, embedding dim %d%n",
+                d.architecture(), d.family(), d.source(), d.numLayers(), d.hiddenSize(), d.numTokens(), d.embeddingDim());
+        System.out.printf("outputs %s -> %s%n", d.outputs(), output.resolve(ModelDescriptor.ONNX_FILE_NAME));
+        return 0;
+    }
+}

@@ -1,0 +1,119 @@
+package org.vitfit.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The README's main job through the real command line: convert the bundled model, predict the samples. */
+class ConvertPredictCliTest {
+
+    @TempDir
+    Path tmp;
+
+    private static Path root() {
+        return Path.of(System.getProperty("vitfit.root", "..")).toAbsolutePath().normalize();
+    }
+
+    private static Path shared() {
+        return Path.of(System.getProperty("vitfit.shared", "../shared")).toAbsolutePath().normalize();
+    }
+
+    private record Run(int exit, String out, String err) {
+    }
+
+    private static Run vitfit(String... args) {
+        PrintStream oldOut = System.out;
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int code = VitfitCli.commandLine().execute(args);
+            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    @Test
+    void convertThenPredictNamesEverySampleLikeTimm() throws IOException {
+        Path modelDir = root().resolve("models/vit-tiny-patch16-224-augreg");
+        Path out = tmp.resolve("vit-tiny");
+        Run convert = vitfit("convert", modelDir.toString(), "--output", out.toString());
+        assertEquals(0, convert.exit(), convert.err());
+        assertTrue(convert.out().contains("embedding dim 192"), convert.out());
+
+        List<Path> samples;
+        try (Stream<Path> s = Files.list(modelDir.resolve("samples"))) {
+            samples = s.sorted().toList();
+        }
+        List<String> args = new ArrayList<>(List.of("predict", "--model", out.toString(), "--json"));
+        samples.forEach(p -> args.add(p.toString()));
+        Run predict = vitfit(args.toArray(String[]::new));
+        assertEquals(0, predict.exit(), predict.err());
+
+        List<String> classes = Files.readAllLines(modelDir.resolve("imagenet_classes.txt"));
+        byte[] raw = Files.readAllBytes(shared().resolve("fixtures/timm-golden/imagenet_samples/logits.f32"));
+        float[] logits = new float[raw.length / 4];
+        ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(logits);
+
+        ObjectMapper json = new ObjectMapper();
+        String[] lines = predict.out().strip().split("\n");
+        assertEquals(samples.size(), lines.length);
+        for (int i = 0; i < lines.length; i++) {
+            JsonNode o = json.readTree(lines[i]);
+            assertEquals(samples.get(i).toString(), o.get("file").asText());
+            assertEquals(5, o.get("top").size());
+            int best = 0;
+            for (int c = 1; c < 1000; c++) {
+                if (logits[i * 1000 + c] > logits[i * 1000 + best]) {
+                    best = c;
+                }
+            }
+            assertEquals(classes.get(best).strip(), o.get("top").get(0).get("label").asText(), samples.get(i).toString());
+            double s0 = o.get("top").get(0).get("score").asDouble();
+            double s4 = o.get("top").get(4).get("score").asDouble();
+            assertTrue(s0 >= s4 && s0 <= 1 && s4 >= 0);
+        }
+    }
+
+    @Test
+    void predictWithoutHeadExplainsWhatToDo() throws IOException {
+        Path tinyVit = shared().resolve("fixtures/hf-golden/vit");
+        Path out = tmp.resolve("hf-vit");
+        Run convert = vitfit("convert", tinyVit.toString(), "--output", out.toString(),
+                "--preprocessor-config", tinyVit.resolve("processor_slow/preprocessor_config.json").toString());
+        assertEquals(0, convert.exit(), convert.err());
+        Run predict = vitfit("predict", "--model", out.toString(), shared().resolve("fixtures/hf-golden/images/img0.png").toString());
+        assertEquals(1, predict.exit());
+        assertTrue(predict.err().contains("no classification head"), predict.err());
+    }
+
+    @Test
+    void convertRefusesBadArguments() {
+        Run r = vitfit("convert", "--output", tmp.resolve("x").toString());
+        assertEquals(1, r.exit());
+        assertTrue(r.err().contains("CHECKPOINT_DIR or --hub"), r.err());
+        Run missing = vitfit("convert", tmp.resolve("nope").toString(), "--output", tmp.resolve("y").toString());
+        assertEquals(1, missing.exit());
+        assertTrue(missing.err().contains("does not exist"), missing.err());
+    }
+}
