@@ -44,6 +44,21 @@ class EndToEndTimmTest {
     }
 
     @Test
+    void askingForCudaOnTheCpuBuildFallsBackToCpu() throws IOException {
+        java.io.PrintStream old = System.err;
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(err, true));
+        try (VitModel vit = VitModel.open(model, Device.parse("cuda:0"), 1)) {
+            assertEquals(Device.CPU, vit.device());
+        } finally {
+            System.setErr(old);
+        }
+        String warning = err.toString().strip();
+        assertEquals(1, warning.lines().count(), warning);
+        assertTrue(warning.startsWith("warning: CUDA device 0 unavailable") && warning.contains("running on CPU"), warning);
+    }
+
+    @Test
     void fixtureImagesMatchTimmPixelsAndEmbeddings() throws IOException {
         Path golden = Golden.shared().resolve("fixtures/timm-golden/fixture_images");
         float[] goldenPixels = Golden.f32(golden.resolve("pixel_values.f32"));
