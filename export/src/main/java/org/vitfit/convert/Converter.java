@@ -2,6 +2,7 @@ package org.vitfit.convert;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
 import org.vitfit.convert.safetensors.Checkpoint;
+import org.vitfit.preprocess.PreprocessRecipe;
 import org.vitfit.runtime.Hashing;
 import org.vitfit.runtime.ModelDescriptor;
 import org.vitfit.runtime.VitfitVersion;
@@ -17,6 +18,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -54,44 +56,64 @@ public final class Converter {
     }
 
     public static ModelDescriptor convert(Path checkpointDir, Path outputDir, Options options) throws IOException {
-        String source = options.source() != null ? options.source()
-                : checkpointDir.toAbsolutePath().normalize().toString();
-        boolean overwrite = options.overwrite();
-        if (!Files.isDirectory(checkpointDir)) {
-            throw new ConversionException("checkpoint directory " + checkpointDir + " does not exist");
-        }
         Path out = outputDir.toAbsolutePath().normalize();
-        if (Files.exists(out) && !overwrite) {
+        if (Files.exists(out) && !options.overwrite()) {
             throw new FileAlreadyExistsException(out.toString(), null,
                     "output directory exists; choose another --output or pass --overwrite");
         }
+        return write(load(checkpointDir, options), out, options.overwrite());
+    }
+
+    /**
+     * A checkpoint read into the family-neutral layout, with what the model directory records about it.
+     * Fine-tuning starts from this and writes its result back with {@link #write}.
+     */
+    public record Loaded(VitParameters parameters, PreprocessRecipe preprocessing, List<String> labels,
+                         String weightsSha256, String source) {
+    }
+
+    /** Reads and checks a checkpoint directory without writing anything. */
+    public static Loaded load(Path checkpointDir, Options options) throws IOException {
+        if (!Files.isDirectory(checkpointDir)) {
+            throw new ConversionException("checkpoint directory " + checkpointDir + " does not exist");
+        }
+        String source = options.source() != null ? options.source()
+                : checkpointDir.toAbsolutePath().normalize().toString();
         ModelConfig config = ModelConfig.read(checkpointDir, options.preprocessorConfig());
-        VitGraphBuilder.Built built;
-        String weightsSha;
-        VitSpec spec;
         try (Checkpoint checkpoint = Checkpoint.open(checkpointDir)) {
             CheckpointMapper mapper = new CheckpointMapper(checkpoint, config.table());
-            spec = config.spec(mapper);
+            VitSpec spec = config.spec(mapper);
             checkGeometry(spec, checkpointDir);
             VitParameters params = mapper.map(spec);
             if (params.head() != null && config.labels() != null && config.labels().size() != params.head().outFeatures()) {
                 throw new ConversionException(checkpointDir + ": " + config.labels().size() + " class names for a head of "
                         + params.head().outFeatures() + " outputs");
             }
-            weightsSha = checkpoint.weightsSha256();
-            Map<String, String> metadata = new LinkedHashMap<>();
-            metadata.put("vitfit.family", spec.family());
-            metadata.put("vitfit.architecture", spec.architecture());
-            metadata.put("vitfit.source", source);
-            metadata.put("vitfit.weights_sha256", weightsSha);
-            built = VitGraphBuilder.build(params, VitfitVersion.get(), metadata);
+            return new Loaded(params, config.preprocessing(), config.labels(), checkpoint.weightsSha256(), source);
         }
-        ModelDescriptor descriptor = new ModelDescriptor(ModelDescriptor.FORMAT, 1, source, spec.family(),
+    }
+
+    /** Builds the graph for {@code loaded} and writes the model directory {@code out} atomically. */
+    public static ModelDescriptor write(Loaded loaded, Path out, boolean overwrite) throws IOException {
+        out = out.toAbsolutePath().normalize();
+        if (Files.exists(out) && !overwrite) {
+            throw new FileAlreadyExistsException(out.toString(), null,
+                    "output directory exists; choose another output or allow overwriting");
+        }
+        VitParameters params = loaded.parameters();
+        VitSpec spec = params.spec();
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put("vitfit.family", spec.family());
+        metadata.put("vitfit.architecture", spec.architecture());
+        metadata.put("vitfit.source", loaded.source());
+        metadata.put("vitfit.weights_sha256", loaded.weightsSha256());
+        VitGraphBuilder.Built built = VitGraphBuilder.build(params, VitfitVersion.get(), metadata);
+        ModelDescriptor descriptor = new ModelDescriptor(ModelDescriptor.FORMAT, 1, loaded.source(), spec.family(),
                 spec.architecture(), spec.imageHeight(), spec.imageWidth(), spec.patchSize(), spec.hiddenSize(),
                 spec.numLayers(), spec.numHeads(), spec.mlpDim(), spec.numTokens(), built.embeddingDim(),
                 spec.clipPooling() ? "clip_projection" : "cls_after_norm", built.outputs(),
-                built.outputs().contains(VitGraphBuilder.LOGITS) ? config.labels() : null,
-                weightsSha, null, "fp32", VitfitVersion.get(), config.preprocessing());
+                built.outputs().contains(VitGraphBuilder.LOGITS) ? loaded.labels() : null,
+                loaded.weightsSha256(), null, "fp32", VitfitVersion.get(), loaded.preprocessing());
         return writeAtomically(built.model(), descriptor, out);
     }
 
