@@ -326,6 +326,13 @@ public final class CacheWriter implements AutoCloseable {
         return Collections.unmodifiableSet(liveByPath.keySet());
     }
 
+    /** A copy of the live rows by path, for threads that must not touch the writer. */
+    public Map<String, CacheRow> liveRowsByPath() {
+        Map<String, CacheRow> copy = new HashMap<>(liveByPath.size() * 2);
+        liveByPath.forEach((path, r) -> copy.put(path, entries.get(r).row()));
+        return copy;
+    }
+
     public Optional<CacheRow> liveRow(String path) {
         Integer r = liveByPath.get(path);
         return r == null ? Optional.empty() : Optional.of(entries.get(r).row());
@@ -405,14 +412,19 @@ public final class CacheWriter implements AutoCloseable {
         return row;
     }
 
-    /** Marks the live row for {@code path} deleted; false when there is none. */
-    public boolean delete(String path) throws IOException {
+    /**
+     * Marks the live row for {@code path} dead; false when there is none.
+     *
+     * @param reason recorded in the deletions file: {@code deleted} (gone from the input), {@code failed} (can no
+     *               longer be decoded), ...
+     */
+    public boolean delete(String path, String reason) throws IOException {
         ensureWritable();
         Integer r = liveByPath.get(path);
         if (r == null) {
             return false;
         }
-        kill(r, "deleted");
+        kill(r, reason);
         return true;
     }
 

@@ -84,8 +84,8 @@ class EmbeddingCacheTest {
         try (CacheWriter w = CacheWriter.open(dir, CacheFixtures.identity(null))) {
             assertEquals(VectorDtype.F32, w.dtype());
             w.append(meta("b", "new-label"), vector("b2"), 0);
-            assertTrue(w.delete("c"));
-            assertFalse(w.delete("no-such-path"));
+            assertTrue(w.delete("c", "deleted"));
+            assertFalse(w.delete("no-such-path", "deleted"));
             CacheRow aRow = w.liveRow("a").orElseThrow();
             w.appendCopy(aRow, new RowMeta("a-copy", aRow.sha256(), aRow.size(), List.of("x"), null));
         }
@@ -110,8 +110,8 @@ class EmbeddingCacheTest {
         Path dir = tmp.resolve("cache");
         CacheFixtures.write(dir, VectorDtype.F32, "a", "b", "c");
         try (CacheWriter w = CacheWriter.open(dir, CacheFixtures.identity(VectorDtype.F32))) {
-            w.delete("a");
-            w.delete("b");
+            w.delete("a", "deleted");
+            w.delete("b", "deleted");
         }
         try (EmbeddingCache c = EmbeddingCache.open(dir)) {
             assertEquals(2, c.header().epoch());
@@ -131,7 +131,7 @@ class EmbeddingCacheTest {
         CacheFixtures.write(dir, VectorDtype.F32, "a", "b");
         try (CacheWriter w = CacheWriter.open(dir, CacheFixtures.identity(null))) {
             w.append(meta("c"), vector("c"), 0);
-            w.delete("a");
+            w.delete("a", "deleted");
             // Disk state at a crash now: rows appended and a deletion logged, none of it committed.
             Path crashed = CacheFixtures.snapshot(dir, tmp.resolve("crashed"));
             try (EmbeddingCache c = EmbeddingCache.open(crashed)) {

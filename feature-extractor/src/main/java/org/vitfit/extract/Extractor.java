@@ -1,0 +1,459 @@
+package org.vitfit.extract;
+
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import org.vitfit.cache.CacheIdentity;
+import org.vitfit.cache.CacheRow;
+import org.vitfit.cache.CacheWriter;
+import org.vitfit.cache.RowMeta;
+import org.vitfit.preprocess.ImageDecodeException;
+import org.vitfit.runtime.Hashing;
+import org.vitfit.runtime.ModelDescriptor;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Embeds every image of an input into an embedding cache: the {@code vitfit extract} command.
+ *
+ * <p>Pipeline: {@code threads} workers read, hash, decode and preprocess images into a fixed pool of pixel buffers;
+ * the calling thread takes their results back in input order, copies pixels into the one direct batch buffer and
+ * runs the model; a writer thread appends the vectors to the cache and commits every {@code commitInterval} ms.
+ * Every queue between stages is bounded, so memory does not grow with the collection. Images the cache already
+ * holds with the same bytes are skipped without decoding; rows are written in input order, so a resumed run lays
+ * out the cache the same way as an uninterrupted one.
+ */
+public final class Extractor {
+
+    private Extractor() {
+    }
+
+    /** Runs one extraction; failed images are reported in the summary and the errors file, not thrown. */
+    public static ExtractSummary run(ExtractOptions o, ExtractListener listener) throws IOException {
+        long start = System.nanoTime();
+        ModelDescriptor model = ModelDescriptor.read(o.modelDir());
+        verifyModelFile(o.modelDir(), model);
+        InputSet inputs = InputScanner.scan(o.input(), o.include(), o.exclude());
+        List<InputItem> items = o.limit() > 0 && o.limit() < inputs.items().size()
+                ? inputs.items().subList(0, (int) o.limit()) : inputs.items();
+        CacheIdentity identity = new CacheIdentity(model.onnxSha256(), model.source(), model.preprocessing(),
+                model.embeddingDim(), o.dtype());
+        ImagePreparer preparer = new ImagePreparer(model.preprocessing(), o.maxPixels());
+
+        Pipeline pipeline;
+        long deleted = 0;
+        long cacheRows;
+        Path errorsFile;
+        List<String> recovery;
+        String device;
+        try (CacheWriter writer = CacheWriter.open(o.output(), identity)) {
+            recovery = writer.recoveryNotes();
+            if (!recovery.isEmpty()) {
+                listener.recovered(recovery);
+            }
+            try (BatchEmbedder embedder = new BatchEmbedder(o.modelDir(), model, o.device(), o.batchSize(),
+                    o.ortThreads());
+                 ErrorLog errors = ErrorLog.begin(writer.directory())) {
+                if (embedder.floatsPerImage() != preparer.floatsPerImage()) {
+                    throw new IOException(o.modelDir() + ": the model takes " + model.imageHeight() + "x"
+                            + model.imageWidth() + " images but its preprocessing recipe makes "
+                            + model.preprocessing().outputHeight() + "x" + model.preprocessing().outputWidth());
+                }
+                device = embedder.device() + " (ONNX Runtime " + OrtEnvironment.getEnvironment().getVersion()
+                        + ", " + (o.ortThreads() == 0 ? "all cores" : o.ortThreads() + " threads") + " for inference, "
+                        + o.threads() + " decode threads, batch " + o.batchSize() + ")";
+                listener.started(items.size(), device);
+                pipeline = new Pipeline(o, items, writer, preparer, embedder, errors, listener);
+                pipeline.execute();
+                // Only a complete pass over the listing may conclude that an image is gone.
+                Set<String> listed = new HashSet<>();
+                inputs.items().forEach(i -> listed.add(i.path()));
+                for (String path : List.copyOf(writer.livePaths())) {
+                    if (!listed.contains(path) && writer.delete(path, "deleted")) {
+                        deleted++;
+                    }
+                }
+                writer.commit();
+                errors.finish();
+                errorsFile = errors.file();
+                cacheRows = writer.liveCount();
+            }
+        }
+        double wall = (System.nanoTime() - start) / 1e9;
+        return new ExtractSummary(inputs.items().size(), items.size(), pipeline.embedded, pipeline.changed,
+                pipeline.unchanged, pipeline.copied, deleted + pipeline.deletedFailed, pipeline.failed, cacheRows,
+                wall, device, errorsFile, recovery);
+    }
+
+    /** A model.onnx replaced after conversion would silently make vectors that do not match the cache's identity. */
+    private static void verifyModelFile(Path modelDir, ModelDescriptor model) throws IOException {
+        Path onnx = modelDir.resolve(ModelDescriptor.ONNX_FILE_NAME);
+        if (!Files.isRegularFile(onnx)) {
+            throw new NoSuchFileException(onnx.toString(), null, "the converted model directory has no "
+                    + ModelDescriptor.ONNX_FILE_NAME + "; run 'vitfit convert' again");
+        }
+        String actual = Hashing.sha256(onnx);
+        if (!actual.equals(model.onnxSha256())) {
+            throw new IOException(onnx + " has sha256 " + actual + " but " + ModelDescriptor.FILE_NAME + " records "
+                    + model.onnxSha256() + "; the model was changed after conversion: run 'vitfit convert' again");
+        }
+    }
+
+    /** One run of the three stages. Counters are written by the writer thread and read after it has ended. */
+    private static final class Pipeline {
+
+        private enum Kind { EMBED, UNCHANGED, COPY, FAILED, FATAL }
+
+        private static final class Result {
+            final InputItem item;
+            Kind kind;
+            String sha256;
+            long size;
+            FloatBuffer pixels;
+            CacheRow source;
+            String reason;
+            String message;
+            Throwable fatal;
+            int vectorOffset;
+
+            Result(InputItem item) {
+                this.item = item;
+            }
+
+            RowMeta meta() {
+                return new RowMeta(item.path(), sha256, size, item.labels(), item.split());
+            }
+        }
+
+        /** Results in input order and, for the EMBED ones, their vectors; {@code results == null} ends the run. */
+        private record Job(List<Result> results, float[] vectors) {
+        }
+
+        private static final Job END = new Job(null, null);
+
+        private final ExtractOptions options;
+        private final List<InputItem> items;
+        private final CacheWriter writer;
+        private final ImagePreparer preparer;
+        private final BatchEmbedder embedder;
+        private final ErrorLog errors;
+        private final ExtractListener listener;
+        private final Map<String, CacheRow> knownByPath;
+        private final Map<String, CacheRow> knownBySha = new HashMap<>();
+
+        private final BlockingQueue<FloatBuffer> freePixels;
+        /** How far ahead of the consumer workers may run; sizes the reorder ring. */
+        private final Semaphore tickets;
+        private final Result[] ring;
+        private final AtomicInteger next = new AtomicInteger();
+        private final BlockingQueue<Job> jobs = new ArrayBlockingQueue<>(4);
+        private volatile boolean stopping;
+        private volatile Throwable writerFailure;
+
+        long embedded;
+        long changed;
+        long unchanged;
+        long copied;
+        long failed;
+        long deletedFailed;
+
+        Pipeline(ExtractOptions options, List<InputItem> items, CacheWriter writer, ImagePreparer preparer,
+                 BatchEmbedder embedder, ErrorLog errors, ExtractListener listener) {
+            this.options = options;
+            this.items = items;
+            this.writer = writer;
+            this.preparer = preparer;
+            this.embedder = embedder;
+            this.errors = errors;
+            this.listener = listener;
+            this.knownByPath = writer.liveRowsByPath();
+            knownByPath.values().forEach(r -> knownBySha.putIfAbsent(r.sha256(), r));
+            // Workers hold one buffer each; the rest lets them run ahead while a batch is inferred.
+            int pool = options.threads() + Math.min(options.batchSize(), 64) + 2;
+            this.freePixels = new ArrayBlockingQueue<>(pool);
+            int floats = preparer.floatsPerImage();
+            for (int i = 0; i < pool; i++) {
+                freePixels.add(ByteBuffer.allocateDirect(floats * Float.BYTES).order(ByteOrder.nativeOrder())
+                        .asFloatBuffer());
+            }
+            int ahead = Math.max(64, 4 * pool);
+            this.tickets = new Semaphore(ahead);
+            this.ring = new Result[ahead];
+        }
+
+        void execute() throws IOException {
+            List<Thread> workers = new ArrayList<>();
+            for (int t = 0; t < options.threads(); t++) {
+                Thread w = new Thread(this::work, "vitfit-decode-" + t);
+                w.setDaemon(true);
+                workers.add(w);
+                w.start();
+            }
+            Thread writerThread = new Thread(this::write, "vitfit-cache-writer");
+            writerThread.setDaemon(true);
+            writerThread.start();
+            Throwable failure = null;
+            try {
+                consume();
+            } catch (Throwable t) {
+                failure = t;
+            } finally {
+                stopping = true;
+                workers.forEach(Thread::interrupt);
+                // The writer drains what was queued (all of it valid) before it sees END.
+                try {
+                    while (writerThread.isAlive() && !jobs.offer(END, 100, TimeUnit.MILLISECONDS)) {
+                        // the writer is busy; try again
+                    }
+                    writerThread.join();
+                    for (Thread w : workers) {
+                        w.join();
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    failure = failure != null ? failure : e;
+                }
+            }
+            if (failure == null && writerFailure != null) {
+                failure = writerFailure;
+            }
+            if (failure instanceof IOException io) {
+                throw io;
+            }
+            if (failure instanceof RuntimeException re) {
+                throw re;
+            }
+            if (failure instanceof Error err) {
+                throw err;
+            }
+            if (failure != null) {
+                throw new IOException("extraction interrupted: " + failure, failure);
+            }
+        }
+
+        /** Worker: claim a pixel buffer, then the next image, so the image the consumer waits for always has one. */
+        private void work() {
+            try {
+                while (!stopping) {
+                    tickets.acquire();
+                    FloatBuffer pixels = freePixels.take();
+                    int index = next.getAndIncrement();
+                    if (index >= items.size()) {
+                        freePixels.put(pixels);
+                        tickets.release();
+                        return;
+                    }
+                    Result r = new Result(items.get(index));
+                    try {
+                        prepare(r, pixels);
+                    } catch (Throwable t) {
+                        r.kind = Kind.FATAL;
+                        r.fatal = t;
+                    }
+                    if (r.kind != Kind.EMBED) {
+                        freePixels.put(pixels);
+                    }
+                    publish(index, r);
+                }
+            } catch (InterruptedException e) {
+                // stopping
+            }
+        }
+
+        private void prepare(Result r, FloatBuffer pixels) throws IOException {
+            InputItem item = r.item;
+            byte[] bytes;
+            try {
+                r.size = Files.size(item.file());
+                if (r.size > Integer.MAX_VALUE - 8) {
+                    fail(r, "unreadable", item.file() + ": " + r.size + " bytes, larger than the 2 GiB an image "
+                            + "may have");
+                    return;
+                }
+                bytes = Files.readAllBytes(item.file());
+            } catch (NoSuchFileException e) {
+                fail(r, "missing", item.file() + " does not exist (listed in " + item.origin() + ")");
+                return;
+            } catch (IOException e) {
+                fail(r, "unreadable", item.file() + ": cannot read: " + e.getMessage());
+                return;
+            }
+            r.size = bytes.length;
+            r.sha256 = Hashing.sha256(bytes);
+            CacheRow known = knownByPath.get(item.path());
+            if (known != null && known.sha256().equals(r.sha256)) {
+                boolean sameLabels = known.labels().equals(item.labels()) && Objects.equals(known.split(), item.split());
+                r.kind = sameLabels ? Kind.UNCHANGED : Kind.COPY;
+                r.source = known;
+                return;
+            }
+            CacheRow sameBytes = knownBySha.get(r.sha256);
+            if (sameBytes != null) {
+                r.kind = Kind.COPY;
+                r.source = sameBytes;
+                return;
+            }
+            try {
+                preparer.prepare(bytes, item.path(), pixels, 0);
+            } catch (ImageDecodeException e) {
+                fail(r, e.reason().name().toLowerCase(Locale.ROOT), e.getMessage());
+                return;
+            } catch (RuntimeException e) {
+                // Third-party decoders throw unchecked exceptions on hostile files; that image fails, not the run.
+                fail(r, "corrupt", item.path() + ": decoder error: " + e);
+                return;
+            }
+            r.kind = Kind.EMBED;
+            r.pixels = pixels;
+        }
+
+        private static void fail(Result r, String reason, String message) {
+            r.kind = Kind.FAILED;
+            r.reason = reason;
+            r.message = message;
+        }
+
+        private void publish(int index, Result r) {
+            synchronized (ring) {
+                ring[index % ring.length] = r;
+                ring.notifyAll();
+            }
+        }
+
+        private Result take(int index) throws InterruptedException {
+            int slot = index % ring.length;
+            synchronized (ring) {
+                while (ring[slot] == null) {
+                    ring.wait();
+                }
+                Result r = ring[slot];
+                ring[slot] = null;
+                return r;
+            }
+        }
+
+        /** The inference stage, on the calling thread: results in input order, batched for the model. */
+        private void consume() throws IOException, InterruptedException {
+            int batch = embedder.batchSize();
+            List<Result> pending = new ArrayList<>();
+            int inBatch = 0;
+            for (int index = 0; index < items.size(); index++) {
+                Result r = take(index);
+                tickets.release();
+                if (r.kind == Kind.FATAL) {
+                    throw new IOException("unexpected failure preparing " + r.item.file() + ": " + r.fatal, r.fatal);
+                }
+                if (r.kind == Kind.EMBED) {
+                    embedder.put(inBatch, r.pixels, 0);
+                    freePixels.put(r.pixels);
+                    r.pixels = null;
+                    r.vectorOffset = inBatch * embedder.dimension();
+                    inBatch++;
+                }
+                pending.add(r);
+                if (inBatch == batch || pending.size() >= 4 * batch) {
+                    flush(pending, inBatch);
+                    pending = new ArrayList<>();
+                    inBatch = 0;
+                }
+            }
+            if (!pending.isEmpty()) {
+                flush(pending, inBatch);
+            }
+        }
+
+        private void flush(List<Result> results, int toEmbed) throws IOException, InterruptedException {
+            float[] vectors = null;
+            if (toEmbed > 0) {
+                vectors = new float[toEmbed * embedder.dimension()];
+                try {
+                    embedder.embed(toEmbed, vectors, 0);
+                } catch (OrtException e) {
+                    throw new IOException("ONNX Runtime failed on a batch of " + toEmbed + " images starting with "
+                            + firstEmbedded(results) + ": " + e.getMessage(), e);
+                }
+            }
+            Job job = new Job(results, vectors);
+            while (!jobs.offer(job, 100, TimeUnit.MILLISECONDS)) {
+                if (writerFailure != null) {
+                    throw new IOException("writing the cache failed: " + writerFailure.getMessage(), writerFailure);
+                }
+            }
+        }
+
+        private static String firstEmbedded(List<Result> results) {
+            return results.stream().filter(r -> r.kind == Kind.EMBED).findFirst().map(r -> r.item.path()).orElse("?");
+        }
+
+        /** The writer stage: appends in input order, commits on a timer. */
+        private void write() {
+            long done = 0;
+            long lastCommit = System.nanoTime();
+            long interval = TimeUnit.MILLISECONDS.toNanos(options.commitInterval());
+            try {
+                while (true) {
+                    Job job = jobs.take();
+                    if (job.results() == null) {
+                        return;
+                    }
+                    for (Result r : job.results()) {
+                        apply(r, job.vectors());
+                    }
+                    done += job.results().size();
+                    listener.progress(done, items.size());
+                    if (System.nanoTime() - lastCommit >= interval) {
+                        writer.commit();
+                        listener.committed(writer.liveCount());
+                        lastCommit = System.nanoTime();
+                    }
+                }
+            } catch (Throwable t) {
+                writerFailure = t;
+            }
+        }
+
+        private void apply(Result r, float[] vectors) throws IOException {
+            switch (r.kind) {
+                case EMBED -> {
+                    if (writer.liveRow(r.item.path()).isPresent()) {
+                        changed++;
+                    }
+                    writer.append(r.meta(), vectors, r.vectorOffset);
+                    embedded++;
+                }
+                case COPY -> {
+                    writer.appendCopy(r.source, r.meta());
+                    copied++;
+                }
+                case UNCHANGED -> unchanged++;
+                case FAILED -> {
+                    errors.add(r.item.path(), r.reason, r.message);
+                    failed++;
+                    // The cached vector describes bytes the file no longer has.
+                    if (writer.delete(r.item.path(), "failed")) {
+                        deletedFailed++;
+                    }
+                }
+                default -> throw new IllegalStateException("result " + r.kind + " never reaches the writer");
+            }
+        }
+    }
+}

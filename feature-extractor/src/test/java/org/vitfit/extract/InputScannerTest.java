@@ -1,0 +1,151 @@
+package org.vitfit.extract;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class InputScannerTest {
+
+    @TempDir
+    Path tmp;
+
+    private Path touch(String rel) throws IOException {
+        Path p = tmp.resolve(rel);
+        Files.createDirectories(p.getParent());
+        Files.write(p, new byte[] {1});
+        return p;
+    }
+
+    private static List<String> paths(InputSet s) {
+        return s.items().stream().map(InputItem::path).toList();
+    }
+
+    @Test
+    void imageFolderLabelsComeFromTheTopFolderAndNestedImagesKeepThem() throws IOException {
+        touch("data/cat/b.jpg");
+        touch("data/cat/a.JPEG");
+        touch("data/cat/deeper/c.png");
+        touch("data/dog/d.webp");
+        touch("data/dog/notes.txt");
+        touch("data/dog/.hidden.jpg");
+        touch("data/.thumbs/e.jpg");
+        InputSet s = InputScanner.scan(tmp.resolve("data"), List.of(), List.of());
+        assertEquals(InputSet.Kind.IMAGE_FOLDER, s.kind());
+        assertEquals(List.of("cat/a.JPEG", "cat/b.jpg", "cat/deeper/c.png", "dog/d.webp"), paths(s));
+        assertEquals(List.of(List.of("cat"), List.of("cat"), List.of("cat"), List.of("dog")),
+                s.items().stream().map(InputItem::labels).toList());
+        assertEquals(tmp.resolve("data/cat/deeper/c.png"), s.items().get(2).file());
+    }
+
+    @Test
+    void imagesAtTheTopMakeAPlainUnlabelledFolder() throws IOException {
+        touch("flat/x.jpg");
+        touch("flat/sub/y.jpg");
+        InputSet s = InputScanner.scan(tmp.resolve("flat"), List.of(), List.of());
+        assertEquals(InputSet.Kind.PLAIN_FOLDER, s.kind());
+        assertEquals(List.of("sub/y.jpg", "x.jpg"), paths(s));
+        assertTrue(s.items().stream().allMatch(i -> i.labels().isEmpty() && i.split() == null));
+    }
+
+    @Test
+    void includeAndExcludeGlobsMatchFileNamesOrWholePaths() throws IOException {
+        touch("d/cat/a.jpg");
+        touch("d/cat/b.png");
+        touch("d/dog/c.jpg");
+        Path d = tmp.resolve("d");
+        assertEquals(List.of("cat/a.jpg", "dog/c.jpg"), paths(InputScanner.scan(d, List.of("*.jpg"), List.of())));
+        assertEquals(List.of("cat/a.jpg", "cat/b.png"), paths(InputScanner.scan(d, List.of("cat/*"), List.of())));
+        assertEquals(List.of("cat/b.png"), paths(InputScanner.scan(d, List.of(), List.of("*.jpg"))));
+        InputException e = assertThrows(InputException.class, () -> InputScanner.scan(d, List.of("*.gif"), List.of()));
+        assertTrue(e.getMessage().contains("no images in " + d + " match --include [*.gif]"), e.getMessage());
+    }
+
+    @Test
+    void csvManifestWithQuotesMultipleLabelsAndSplits() throws IOException {
+        Path m = tmp.resolve("m/labels.csv");
+        Files.createDirectories(m.getParent());
+        Files.writeString(m, "\uFEFFpath,labels,split,extra\r\n"
+                + "images/a.jpg,dog|cat| dog ,train,1\r\n"
+                + "\"images/b, with comma.jpg\",\"teddy bear\",val,\"say \"\"hi\"\"\"\n"
+                + "/abs/c.jpg,,,\n"
+                + "\n");
+        InputSet s = InputScanner.scan(m, List.of(), List.of());
+        assertEquals(InputSet.Kind.CSV_MANIFEST, s.kind());
+        assertEquals(List.of("images/a.jpg", "images/b, with comma.jpg", "/abs/c.jpg"), paths(s));
+        assertEquals(List.of("dog", "cat"), s.items().get(0).labels());
+        assertEquals("train", s.items().get(0).split());
+        assertEquals(List.of("teddy bear"), s.items().get(1).labels());
+        assertEquals("val", s.items().get(1).split());
+        assertEquals(List.of(), s.items().get(2).labels());
+        assertNull(s.items().get(2).split());
+        assertEquals(tmp.resolve("m/images/a.jpg"), s.items().get(0).file());
+        assertEquals(Path.of("/abs/c.jpg"), s.items().get(2).file());
+        assertEquals("labels.csv line 3", s.items().get(1).origin());
+    }
+
+    @Test
+    void jsonlManifestTakesLabelStringsOrArrays() throws IOException {
+        Path m = tmp.resolve("list.jsonl");
+        Files.writeString(m, "{\"path\": \"a.jpg\", \"labels\": [\"x\", \"y\"], \"split\": \"train\"}\n"
+                + "\n"
+                + "{\"path\": \"b.jpg\", \"label\": \"z\"}\n"
+                + "{\"path\": \"c.jpg\", \"labels\": null}\n");
+        InputSet s = InputScanner.scan(m, List.of(), List.of());
+        assertEquals(List.of("a.jpg", "b.jpg", "c.jpg"), paths(s));
+        assertEquals(List.of("x", "y"), s.items().get(0).labels());
+        assertEquals(List.of("z"), s.items().get(1).labels());
+        assertEquals(List.of(), s.items().get(2).labels());
+        assertEquals("list.jsonl line 3", s.items().get(1).origin());
+    }
+
+    @Test
+    void badManifestLinesAreNamedByFileAndLine() throws IOException {
+        assertError("bad.csv", "path,labels\na.jpg,x\nb.jpg\n", "bad.csv line 3: 1 fields, the header has 2");
+        assertError("bad.csv", "path,labels\na.jpg,x\n\"b.jpg,y\n", "bad.csv line 3: quoted field is never closed");
+        assertError("bad.csv", "file,labels\na.jpg,x\n", "bad.csv line 1: no 'path' column (columns: file, labels)");
+        assertError("bad.csv", "path\na.jpg\nb.jpg\na.jpg\n", "bad.csv line 4: 'a.jpg' is already listed on line 2");
+        assertError("bad.csv", "path,labels\n,x\n", "bad.csv line 2: empty path");
+        assertError("bad.csv", "path,labels\na\"b.jpg,x\n", "bad.csv line 2: a quote inside an unquoted field");
+        assertError("bad.jsonl", "{\"path\": \"a.jpg\"}\n{\"path\": \"b.jpg\",\n", "bad.jsonl line 2: not valid JSON");
+        assertError("bad.jsonl", "[1, 2]\n", "bad.jsonl line 1: expected a JSON object");
+        assertError("bad.jsonl", "{\"path\": 3}\n", "bad.jsonl line 1: 'path' must be a string");
+        assertError("bad.jsonl", "{\"path\": \"a\", \"labels\": [1]}\n", "bad.jsonl line 1: labels must be strings");
+        assertError("bad.jsonl", "{\"path\": \"a\", \"split\": 2}\n", "bad.jsonl line 1: 'split' must be a string");
+
+        Path latin1 = tmp.resolve("latin1.csv");
+        Files.write(latin1, "path\nok.jpg\ncaf\u00e9.jpg\n".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        InputException e = assertThrows(InputException.class, () -> InputScanner.scan(latin1, List.of(), List.of()));
+        assertTrue(e.getMessage().contains("latin1.csv line 3: not UTF-8"), e.getMessage());
+    }
+
+    @Test
+    void missingOrUnusableInputIsNamed() throws IOException {
+        Path missing = tmp.resolve("nope");
+        InputException e = assertThrows(InputException.class, () -> InputScanner.scan(missing, List.of(), List.of()));
+        assertEquals("input " + missing + " does not exist; give an image folder or a .csv / .jsonl manifest",
+                e.getMessage());
+        Path txt = touch("readme.txt");
+        e = assertThrows(InputException.class, () -> InputScanner.scan(txt, List.of(), List.of()));
+        assertTrue(e.getMessage().contains("is a file but not a manifest"), e.getMessage());
+        Files.createDirectories(tmp.resolve("empty"));
+        e = assertThrows(InputException.class, () -> InputScanner.scan(tmp.resolve("empty"), List.of(), List.of()));
+        assertTrue(e.getMessage().contains("no images in " + tmp.resolve("empty") + " (looked for files ending in"),
+                e.getMessage());
+    }
+
+    private void assertError(String name, String content, String expected) throws IOException {
+        Path m = tmp.resolve(name);
+        Files.writeString(m, content);
+        InputException e = assertThrows(InputException.class, () -> InputScanner.scan(m, List.of(), List.of()));
+        assertTrue(e.getMessage().startsWith(expected), "expected '" + expected + "', got: " + e.getMessage());
+    }
+}
