@@ -167,9 +167,9 @@ public final class ImageDecoder {
                             width, height, (long) width * height, maxPixels));
                 }
                 BufferedImage image = reader.read(0, rawColourParam(reader));
-                if (warnings.truncated) {
+                if (warnings.truncation != null) {
                     throw new ImageDecodeException(Reason.TRUNCATED, source,
-                            "data ends before the image does (" + warnings.first + ")");
+                            "data ends before the image does (" + warnings.truncation + ")");
                 }
                 return image;
             } catch (ImageDecodeException e) {
@@ -220,21 +220,17 @@ public final class ImageDecoder {
 
     /** Decoder warnings; libjpeg reports truncation as a warning and fills the rest with grey. */
     private static final class WarningLog {
-        boolean truncated;
+        /** The first warning saying the data ended early, or null. */
+        String truncation;
         boolean missingEnd;
-        String first;
 
         void add(String warning) {
-            if (first == null) {
-                first = warning;
-            }
             String w = warning.toLowerCase(Locale.ROOT);
             if (w.contains("missing eoi")) {
-                // Only the end marker is missing: the pixels may all be there, as PIL also accepts.
+                // Only the end marker is missing: the pixels may all be there, and PIL accepts such files.
                 missingEnd = true;
-            } else if (w.contains("premature end") || w.contains("truncat")) {
-                truncated = true;
-                first = warning;
+            } else if ((w.contains("premature end") || w.contains("truncat")) && truncation == null) {
+                truncation = warning;
             }
         }
     }
@@ -249,7 +245,7 @@ public final class ImageDecoder {
             }
         }
         String m = messages.toString();
-        if (eof || warnings.truncated || warnings.missingEnd || m.contains("unexpected end")
+        if (eof || warnings.truncation != null || warnings.missingEnd || m.contains("unexpected end")
                 || m.contains("premature end") || m.contains("truncat")) {
             return new ImageDecodeException(Reason.TRUNCATED, source,
                     what + " data ends before the image does (" + e + ")", e);
