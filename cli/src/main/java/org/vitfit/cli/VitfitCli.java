@@ -15,6 +15,8 @@ import picocli.CommandLine.Command;
         },
         subcommands = {
                 CommandLine.HelpCommand.class,
+                TrainCommand.class,
+                EvaluateCommand.class,
                 ConvertCommand.class,
                 PredictCommand.class,
         })

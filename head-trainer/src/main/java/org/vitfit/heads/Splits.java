@@ -6,6 +6,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import java.util.HashSet;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
 
@@ -89,7 +91,7 @@ public final class Splits {
             labels.add(set.labels(r));
         }
         int[][] local = multiLabel
-                ? iterativeStratification(labels, fractions, seed)
+                ? keepEveryLabelInFirstPart(labels, iterativeStratification(labels, fractions, seed))
                 : stratifiedSingleLabel(labels.stream().map(l -> l.isEmpty() ? "" : l.get(0)).toList(), fractions, seed);
         int[][] out = new int[local.length][];
         for (int p = 0; p < local.length; p++) {
@@ -256,6 +258,49 @@ public final class Splits {
             out.get(assignment[i]).add(i);
         }
         return sortedArrays(out);
+    }
+
+    /**
+     * A label whose few rows all landed outside the training part could never be learned (and training would
+     * refuse it), so one of its rows, the one with the fewest labels, is moved into part 0.
+     */
+    static int[][] keepEveryLabelInFirstPart(List<List<String>> labelSets, int[][] parts) {
+        List<List<Integer>> lists = new ArrayList<>();
+        for (int[] p : parts) {
+            List<Integer> l = new ArrayList<>();
+            for (int r : p) {
+                l.add(r);
+            }
+            lists.add(l);
+        }
+        Set<String> inFirst = new HashSet<>();
+        for (int r : lists.get(0)) {
+            inFirst.addAll(labelSets.get(r));
+        }
+        for (int p = 1; p < lists.size(); p++) {
+            for (int r : new ArrayList<>(lists.get(p))) {
+                for (String label : labelSets.get(r)) {
+                    if (inFirst.contains(label)) {
+                        continue;
+                    }
+                    int donorPart = -1;
+                    int donor = -1;
+                    for (int q = 1; q < lists.size(); q++) {
+                        for (int candidate : lists.get(q)) {
+                            if (labelSets.get(candidate).contains(label)
+                                    && (donor < 0 || labelSets.get(candidate).size() < labelSets.get(donor).size())) {
+                                donor = candidate;
+                                donorPart = q;
+                            }
+                        }
+                    }
+                    lists.get(donorPart).remove(Integer.valueOf(donor));
+                    lists.get(0).add(donor);
+                    inFirst.addAll(labelSets.get(donor));
+                }
+            }
+        }
+        return sortedArrays(lists);
     }
 
     private static int choose(double[] primary, double[] secondary, SplittableRandom rng) {

@@ -80,6 +80,16 @@ class SplitsTest {
     }
 
     @Test
+    void aLabelOnlyOutsideTrainingMovesItsSmallestRowIn() {
+        List<List<String>> sets = List.of(List.of("a"), List.of("b"), List.of("a", "b", "c"), List.of("c"), List.of("d"));
+        int[][] fixed = Splits.keepEveryLabelInFirstPart(sets, new int[][] {{0, 1}, {2}, {3, 4}});
+        // c lives in rows 2 and 3 outside part 0: row 3 (one label) moves; d's only row 4 moves too
+        assertArrayEquals(new int[] {0, 1, 3, 4}, fixed[0]);
+        assertArrayEquals(new int[] {2}, fixed[1]);
+        assertArrayEquals(new int[] {}, fixed[2]);
+    }
+
+    @Test
     void splitColumnIsUsedAndValBecomesTestWhenThereIsNoTest() {
         EmbeddingSet base = Synthetic.blobs(2, 10, 3, 1, 1);
         List<String> splits = new ArrayList<>();
