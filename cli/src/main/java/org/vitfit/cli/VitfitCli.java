@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
                 TrainCommand.class,
                 EvaluateCommand.class,
                 ConvertCommand.class,
+                ExtractCommand.class,
                 PredictCommand.class,
         })
 public final class VitfitCli implements Runnable {

@@ -78,8 +78,8 @@ public final class Extractor {
                             + model.preprocessing().outputHeight() + "x" + model.preprocessing().outputWidth());
                 }
                 device = embedder.device() + " (ONNX Runtime " + OrtEnvironment.getEnvironment().getVersion()
-                        + ", " + (o.ortThreads() == 0 ? "all cores" : o.ortThreads() + " threads") + " for inference, "
-                        + o.threads() + " decode threads, batch " + o.batchSize() + ")";
+                        + ", " + (o.ortThreads() == 0 ? "all cores" : count(o.ortThreads(), "thread"))
+                        + " for inference, " + count(o.threads(), "decode thread") + ", batch " + o.batchSize() + ")";
                 listener.started(items.size(), device);
                 pipeline = new Pipeline(o, items, writer, preparer, embedder, errors, listener);
                 pipeline.execute();
@@ -101,6 +101,10 @@ public final class Extractor {
         return new ExtractSummary(inputs.items().size(), items.size(), pipeline.embedded, pipeline.changed,
                 pipeline.unchanged, pipeline.copied, deleted + pipeline.deletedFailed, pipeline.failed, cacheRows,
                 wall, device, errorsFile, recovery);
+    }
+
+    private static String count(int n, String what) {
+        return n + " " + what + (n == 1 ? "" : "s");
     }
 
     /** A model.onnx replaced after conversion would silently make vectors that do not match the cache's identity. */
