@@ -37,16 +37,6 @@ public record MLPOptions(int hiddenSize, int hiddenLayers, Activation activation
         return new MLPOptions(512, 1, Activation.GELU, 0.1f, 1e-3, 1e-2, 100, 128, 8, 0.1, 1L);
     }
 
-    public MLPOptions withEpochs(int e) {
-        return new MLPOptions(hiddenSize, hiddenLayers, activation, dropout, learningRate, weightDecay, e,
-                minibatchSize, patience, validationFraction, seed);
-    }
-
-    public MLPOptions withSeed(long s) {
-        return new MLPOptions(hiddenSize, hiddenLayers, activation, dropout, learningRate, weightDecay, epochs,
-                minibatchSize, patience, validationFraction, s);
-    }
-
     private static void require(boolean ok, String message) {
         if (!ok) {
             throw new IllegalArgumentException(message);
