@@ -372,7 +372,7 @@ public final class HeadTrainer {
      * keeping those lines off the console.
      */
     private static final class LossLog extends Handler {
-        private static final Pattern LINE = Pattern.compile("average loss = ([-+0-9.eE]+|NaN|Infinity)");
+        private static final Pattern LINE = Pattern.compile("average loss = ([-+]?Infinity|NaN|[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)");
         private final int perEpoch;
         private final double totalWeight;
         private final double scale;
