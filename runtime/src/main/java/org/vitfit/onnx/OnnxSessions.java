@@ -5,13 +5,13 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * The one place that opens ONNX Runtime sessions, so every command picks the execution provider the
  * same way: CUDA when asked for and available, otherwise CPU with a one-line warning.
  */
 public final class OnnxSessions {
-
 
     private OnnxSessions() {
     }
@@ -30,12 +30,30 @@ public final class OnnxSessions {
      * @param intraOpThreads threads ONNX Runtime may use inside one operator; 0 lets it choose
      */
     public static Opened open(Path model, Device wanted, int intraOpThreads) throws OrtException {
+        return open((env, options) -> env.createSession(model.toString(), options), wanted, intraOpThreads);
+    }
+
+    /**
+     * Opens a model held in memory (e.g. read from an archive entry) on {@code wanted}, so it never has to be
+     * unpacked to a temporary file.
+     *
+     * @param intraOpThreads threads ONNX Runtime may use inside one operator; 0 lets it choose
+     */
+    public static Opened open(byte[] model, Device wanted, int intraOpThreads) throws OrtException {
+        return open((env, options) -> env.createSession(model, options), wanted, intraOpThreads);
+    }
+
+    private interface SessionFactory {
+        OrtSession create(OrtEnvironment env, OrtSession.SessionOptions options) throws OrtException;
+    }
+
+    private static Opened open(SessionFactory factory, Device wanted, int intraOpThreads) throws OrtException {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (OrtSession.SessionOptions options = baseOptions(intraOpThreads)) {
             if (wanted.kind() == Device.Kind.CUDA) {
                 try {
                     options.addCUDA(wanted.id());
-                    return new Opened(env.createSession(model.toString(), options), wanted);
+                    return new Opened(factory.create(env, options), wanted);
                 } catch (OrtException | UnsatisfiedLinkError | IllegalArgumentException e) {
                     System.err.println("warning: CUDA device " + wanted.id() + " unavailable ("
                             + firstLine(e.getMessage()) + "); running on CPU. Build with -Pgpu on a machine "
@@ -44,15 +62,19 @@ public final class OnnxSessions {
             }
         }
         try (OrtSession.SessionOptions options = baseOptions(intraOpThreads)) {
-            return new Opened(env.createSession(model.toString(), options), Device.CPU);
+            return new Opened(factory.create(env, options), Device.CPU);
         }
     }
 
-    private static OrtSession.SessionOptions baseOptions(int intraOpThreads) throws OrtException {
+    private static OrtSession.SessionOptions baseOptions(int intraOpThreads, Map<String, String> sessionConfig)
+            throws OrtException {
         OrtSession.SessionOptions options = new OrtSession.SessionOptions();
         options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
         if (intraOpThreads > 0) {
             options.setIntraOpNumThreads(intraOpThreads);
+        }
+        for (Map.Entry<String, String> e : sessionConfig.entrySet()) {
+            options.addConfigEntry(e.getKey(), e.getValue());
         }
         return options;
     }
