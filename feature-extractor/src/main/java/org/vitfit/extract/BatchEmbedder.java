@@ -52,7 +52,10 @@ public final class BatchEmbedder implements AutoCloseable {
         this.dimension = model.embeddingDim();
         Path onnx = modelDir.resolve(ModelDescriptor.ONNX_FILE_NAME);
         try {
-            this.opened = OnnxSessions.open(onnx, device, intraOpThreads);
+            // Decode workers share the cores with inference: an ONNX Runtime thread spinning between runs would
+            // burn the core a decoder needs (measured: 2 spinning threads were slower than 1 on a busy 2-core box).
+            this.opened = OnnxSessions.open(onnx, device, intraOpThreads,
+                    Map.of("session.intra_op.allow_spinning", "0"));
         } catch (OrtException e) {
             throw new IOException(onnx + ": ONNX Runtime cannot load the model: " + e.getMessage(), e);
         }

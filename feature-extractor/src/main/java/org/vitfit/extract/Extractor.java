@@ -41,66 +41,100 @@ import java.util.concurrent.atomic.AtomicInteger;
  * holds with the same bytes are skipped without decoding; rows are written in input order, so a resumed run lays
  * out the cache the same way as an uninterrupted one.
  */
-public final class Extractor {
+public final class Extractor implements AutoCloseable {
 
-    private Extractor() {
+    private final ExtractOptions options;
+    private final ModelDescriptor model;
+    private final ImagePreparer preparer;
+    private final BatchEmbedder embedder;
+    private final String device;
+
+    private Extractor(ExtractOptions options, ModelDescriptor model, ImagePreparer preparer, BatchEmbedder embedder) {
+        this.options = options;
+        this.model = model;
+        this.preparer = preparer;
+        this.embedder = embedder;
+        this.device = embedder.device() + " (ONNX Runtime " + OrtEnvironment.getEnvironment().getVersion() + ", "
+                + (options.ortThreads() == 0 ? "all cores" : count(options.ortThreads(), "thread"))
+                + " for inference, " + count(options.threads(), "decode thread") + ", batch " + options.batchSize()
+                + ")";
     }
 
     /** Runs one extraction; failed images are reported in the summary and the errors file, not thrown. */
-    public static ExtractSummary run(ExtractOptions o, ExtractListener listener) throws IOException {
-        long start = System.nanoTime();
-        ModelDescriptor model = ModelDescriptor.read(o.modelDir());
-        verifyModelFile(o.modelDir(), model);
-        InputSet inputs = InputScanner.scan(o.input(), o.include(), o.exclude());
-        List<InputItem> items = o.limit() > 0 && o.limit() < inputs.items().size()
-                ? inputs.items().subList(0, (int) o.limit()) : inputs.items();
-        CacheIdentity identity = new CacheIdentity(model.onnxSha256(), model.source(), model.preprocessing(),
-                model.embeddingDim(), o.dtype());
-        ImagePreparer preparer = new ImagePreparer(model.preprocessing(), o.maxPixels());
+    public static ExtractSummary run(ExtractOptions options, ExtractListener listener) throws IOException {
+        try (Extractor e = load(options)) {
+            return e.extract(options.input(), options.output(), listener);
+        }
+    }
 
+    /**
+     * Loads the model of {@code options} (checked against its {@code vitfit-model.json}) once, for one or more
+     * {@link #extract} calls with the settings of {@code options}.
+     */
+    public static Extractor load(ExtractOptions options) throws IOException {
+        ModelDescriptor model = ModelDescriptor.read(options.modelDir());
+        verifyModelFile(options.modelDir(), model);
+        ImagePreparer preparer = new ImagePreparer(model.preprocessing(), options.maxPixels());
+        BatchEmbedder embedder = new BatchEmbedder(options.modelDir(), model, options.device(), options.batchSize(),
+                options.ortThreads());
+        if (embedder.floatsPerImage() != preparer.floatsPerImage()) {
+            embedder.close();
+            throw new IOException(options.modelDir() + ": the model takes " + model.imageHeight() + "x"
+                    + model.imageWidth() + " images but its preprocessing recipe makes "
+                    + model.preprocessing().outputHeight() + "x" + model.preprocessing().outputWidth());
+        }
+        return new Extractor(options, model, preparer, embedder);
+    }
+
+    /** Where the model runs, with the thread and batch settings, for the line that tells the user. */
+    public String device() {
+        return device;
+    }
+
+    /** Embeds the images of {@code input} into the cache at {@code output} (created or updated incrementally). */
+    public ExtractSummary extract(Path input, Path output, ExtractListener listener) throws IOException {
+        long start = System.nanoTime();
+        InputSet inputs = InputScanner.scan(input, options.include(), options.exclude());
+        List<InputItem> items = options.limit() > 0 && options.limit() < inputs.items().size()
+                ? inputs.items().subList(0, (int) options.limit()) : inputs.items();
+        CacheIdentity identity = new CacheIdentity(model.onnxSha256(), model.source(), model.preprocessing(),
+                model.embeddingDim(), options.dtype());
         Pipeline pipeline;
         long deleted = 0;
         long cacheRows;
         Path errorsFile;
         List<String> recovery;
-        String device;
-        try (CacheWriter writer = CacheWriter.open(o.output(), identity)) {
+        try (CacheWriter writer = CacheWriter.open(output, identity);
+             ErrorLog errors = ErrorLog.begin(writer.directory())) {
             recovery = writer.recoveryNotes();
             if (!recovery.isEmpty()) {
                 listener.recovered(recovery);
             }
-            try (BatchEmbedder embedder = new BatchEmbedder(o.modelDir(), model, o.device(), o.batchSize(),
-                    o.ortThreads());
-                 ErrorLog errors = ErrorLog.begin(writer.directory())) {
-                if (embedder.floatsPerImage() != preparer.floatsPerImage()) {
-                    throw new IOException(o.modelDir() + ": the model takes " + model.imageHeight() + "x"
-                            + model.imageWidth() + " images but its preprocessing recipe makes "
-                            + model.preprocessing().outputHeight() + "x" + model.preprocessing().outputWidth());
+            listener.started(items.size(), device);
+            pipeline = new Pipeline(options, items, writer, preparer, embedder, errors, listener);
+            pipeline.execute();
+            // Only a complete pass over the listing may conclude that an image is gone.
+            Set<String> listed = new HashSet<>();
+            inputs.items().forEach(i -> listed.add(i.path()));
+            for (String path : List.copyOf(writer.livePaths())) {
+                if (!listed.contains(path) && writer.delete(path, "deleted")) {
+                    deleted++;
                 }
-                device = embedder.device() + " (ONNX Runtime " + OrtEnvironment.getEnvironment().getVersion()
-                        + ", " + (o.ortThreads() == 0 ? "all cores" : count(o.ortThreads(), "thread"))
-                        + " for inference, " + count(o.threads(), "decode thread") + ", batch " + o.batchSize() + ")";
-                listener.started(items.size(), device);
-                pipeline = new Pipeline(o, items, writer, preparer, embedder, errors, listener);
-                pipeline.execute();
-                // Only a complete pass over the listing may conclude that an image is gone.
-                Set<String> listed = new HashSet<>();
-                inputs.items().forEach(i -> listed.add(i.path()));
-                for (String path : List.copyOf(writer.livePaths())) {
-                    if (!listed.contains(path) && writer.delete(path, "deleted")) {
-                        deleted++;
-                    }
-                }
-                writer.commit();
-                errors.finish();
-                errorsFile = errors.file();
-                cacheRows = writer.liveCount();
             }
+            writer.commit();
+            errors.finish();
+            errorsFile = errors.file();
+            cacheRows = writer.liveCount();
         }
         double wall = (System.nanoTime() - start) / 1e9;
         return new ExtractSummary(inputs.items().size(), items.size(), pipeline.embedded, pipeline.changed,
                 pipeline.unchanged, pipeline.copied, deleted + pipeline.deletedFailed, pipeline.failed, cacheRows,
                 wall, device, errorsFile, recovery);
+    }
+
+    @Override
+    public void close() {
+        embedder.close();
     }
 
     private static String count(int n, String what) {
