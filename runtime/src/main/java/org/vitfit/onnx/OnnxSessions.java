@@ -30,7 +30,19 @@ public final class OnnxSessions {
      * @param intraOpThreads threads ONNX Runtime may use inside one operator; 0 lets it choose
      */
     public static Opened open(Path model, Device wanted, int intraOpThreads) throws OrtException {
-        return open((env, options) -> env.createSession(model.toString(), options), wanted, intraOpThreads);
+        return open(model, wanted, intraOpThreads, Map.of());
+    }
+
+    /**
+     * Opens {@code model} on {@code wanted} with extra session configuration entries
+     * ({@code SessionOptions.addConfigEntry}, e.g. {@code session.intra_op.allow_spinning=0}).
+     *
+     * @param intraOpThreads threads ONNX Runtime may use inside one operator; 0 lets it choose
+     */
+    public static Opened open(Path model, Device wanted, int intraOpThreads, Map<String, String> sessionConfig)
+            throws OrtException {
+        return open((env, options) -> env.createSession(model.toString(), options), wanted, intraOpThreads,
+                sessionConfig);
     }
 
     /**
@@ -40,16 +52,17 @@ public final class OnnxSessions {
      * @param intraOpThreads threads ONNX Runtime may use inside one operator; 0 lets it choose
      */
     public static Opened open(byte[] model, Device wanted, int intraOpThreads) throws OrtException {
-        return open((env, options) -> env.createSession(model, options), wanted, intraOpThreads);
+        return open((env, options) -> env.createSession(model, options), wanted, intraOpThreads, Map.of());
     }
 
     private interface SessionFactory {
         OrtSession create(OrtEnvironment env, OrtSession.SessionOptions options) throws OrtException;
     }
 
-    private static Opened open(SessionFactory factory, Device wanted, int intraOpThreads) throws OrtException {
+    private static Opened open(SessionFactory factory, Device wanted, int intraOpThreads,
+                               Map<String, String> sessionConfig) throws OrtException {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
-        try (OrtSession.SessionOptions options = baseOptions(intraOpThreads)) {
+        try (OrtSession.SessionOptions options = baseOptions(intraOpThreads, sessionConfig)) {
             if (wanted.kind() == Device.Kind.CUDA) {
                 try {
                     options.addCUDA(wanted.id());
@@ -61,7 +74,7 @@ public final class OnnxSessions {
                 }
             }
         }
-        try (OrtSession.SessionOptions options = baseOptions(intraOpThreads)) {
+        try (OrtSession.SessionOptions options = baseOptions(intraOpThreads, sessionConfig)) {
             return new Opened(factory.create(env, options), Device.CPU);
         }
     }
