@@ -394,6 +394,9 @@ public final class Extractor implements AutoCloseable {
             List<Result> pending = new ArrayList<>();
             int inBatch = 0;
             for (int index = 0; index < items.size(); index++) {
+                if (writerFailure != null) {
+                    throw new IOException("writing the cache failed: " + writerFailure.getMessage(), writerFailure);
+                }
                 Result r = take(index);
                 tickets.release();
                 if (r.kind == Kind.FATAL) {

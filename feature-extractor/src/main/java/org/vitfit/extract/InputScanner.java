@@ -8,7 +8,9 @@ import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystemLoopException;
 import java.nio.file.FileSystems;
+import java.nio.file.FileVisitOption;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
@@ -19,6 +21,7 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -90,7 +93,8 @@ public final class InputScanner {
 
     private static InputSet scanFolder(Path root, Filter filter) throws IOException {
         List<String> found = new ArrayList<>();
-        Files.walkFileTree(root, new SimpleFileVisitor<>() {
+        // Links are followed: datasets managed by DVC, git-annex or plain `ln -s` are made of them.
+        Files.walkFileTree(root, EnumSet.of(FileVisitOption.FOLLOW_LINKS), Integer.MAX_VALUE, new SimpleFileVisitor<>() {
             @Override
             public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
                 // Hidden folders (.git, .thumbnails, macOS ._ resource forks) are never part of a dataset.
@@ -109,6 +113,9 @@ public final class InputScanner {
 
             @Override
             public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+                if (e instanceof FileSystemLoopException) {
+                    return FileVisitResult.SKIP_SUBTREE;
+                }
                 throw new InputException("cannot read " + file + " while listing " + root + ": " + e.getMessage());
             }
         });

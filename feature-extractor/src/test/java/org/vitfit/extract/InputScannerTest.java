@@ -47,6 +47,18 @@ class InputScannerTest {
     }
 
     @Test
+    void symlinkedImagesAndFoldersAreFollowedAndLoopsSkipped() throws IOException {
+        Path real = touch("store/blob.png");
+        Files.createDirectories(tmp.resolve("linked/cat"));
+        Files.createSymbolicLink(tmp.resolve("linked/cat/a.png"), real);
+        Files.createSymbolicLink(tmp.resolve("linked/dog"), tmp.resolve("store"));
+        Files.createSymbolicLink(tmp.resolve("store/loop"), tmp.resolve("store"));
+        InputSet s = InputScanner.scan(tmp.resolve("linked"), List.of(), List.of());
+        assertEquals(List.of("cat/a.png", "dog/blob.png"), paths(s));
+        assertEquals(List.of("dog"), s.items().get(1).labels());
+    }
+
+    @Test
     void imagesAtTheTopMakeAPlainUnlabelledFolder() throws IOException {
         touch("flat/x.jpg");
         touch("flat/sub/y.jpg");
