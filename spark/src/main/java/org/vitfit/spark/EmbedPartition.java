@@ -13,6 +13,7 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.vitfit.extract.ImagePreparer;
 import org.vitfit.preprocess.ImageDecodeException;
+import org.vitfit.runtime.Hashing;
 import org.vitfit.runtime.ModelDescriptor;
 
 import java.io.IOException;
@@ -68,6 +69,8 @@ final class EmbedPartition implements MapPartitionsFunction<Row, Row> {
         private final Row[] batchRows;
         private final int[] slotOf;
         private final String[] errors;
+        private final String[] shas;
+        private final long[] sizes;
         private Configuration hadoopConf;
 
         Batches(Iterator<Row> input, ExecutorModels.Loaded loaded) {
@@ -81,6 +84,8 @@ final class EmbedPartition implements MapPartitionsFunction<Row, Row> {
             this.batchRows = new Row[batchSize];
             this.slotOf = new int[batchSize];
             this.errors = new String[batchSize];
+            this.shas = new String[batchSize];
+            this.sizes = new long[batchSize];
         }
 
         @Override
@@ -107,9 +112,13 @@ final class EmbedPartition implements MapPartitionsFunction<Row, Row> {
                 batchRows[n] = row;
                 errors[n] = null;
                 slotOf[n] = -1;
+                shas[n] = null;
+                sizes[n] = -1;
                 String source = source(row);
                 try {
                     byte[] bytes = bytes(row, source);
+                    shas[n] = Hashing.sha256(bytes);
+                    sizes[n] = bytes.length;
                     preparer.prepare(bytes, source, pixels, images * floatsPerImage);
                     slotOf[n] = images++;
                 } catch (ImageDecodeException e) {
@@ -128,7 +137,7 @@ final class EmbedPartition implements MapPartitionsFunction<Row, Row> {
                     vector = new float[d];
                     System.arraycopy(embeddings, slotOf[i] * d, vector, 0, d);
                 }
-                ready.add(output(batchRows[i], vector, errors[i]));
+                ready.add(output(batchRows[i], shas[i], sizes[i], vector, errors[i]));
                 batchRows[i] = null;
             }
         }
@@ -201,13 +210,16 @@ final class EmbedPartition implements MapPartitionsFunction<Row, Row> {
             }
         }
 
-        private Row output(Row in, float[] embedding, String error) {
-            Object[] values = new Object[keptIndexes.length + 2];
-            for (int i = 0; i < keptIndexes.length; i++) {
+        private Row output(Row in, String sha256, long size, float[] embedding, String error) {
+            int k = keptIndexes.length;
+            Object[] values = new Object[k + 4];
+            for (int i = 0; i < k; i++) {
                 values[i] = in.get(keptIndexes[i]);
             }
-            values[keptIndexes.length] = embedding;
-            values[keptIndexes.length + 1] = error;
+            values[k] = sha256;
+            values[k + 1] = size < 0 ? null : size;
+            values[k + 2] = embedding;
+            values[k + 3] = error;
             return RowFactory.create(values);
         }
     }

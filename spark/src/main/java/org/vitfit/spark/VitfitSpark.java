@@ -28,7 +28,9 @@ import java.util.List;
  */
 public final class VitfitSpark {
 
-    /** Output columns {@link #embed} adds. */
+    /** Output columns {@link #embed} adds: the sha256 and byte size of the encoded image, embedding, error. */
+    public static final String SHA256 = "sha256";
+    public static final String SIZE = "size";
     public static final String EMBEDDING = "embedding";
     public static final String ERROR = "error";
     /** Input columns {@link #embed} reads: Spark's {@code binaryFile} source gives both. */
@@ -42,8 +44,8 @@ public final class VitfitSpark {
     }
 
     /**
-     * Adds {@code embedding} (array&lt;float&gt;, null for failed images) and {@code error} (null when embedded)
-     * columns. Images come from a binary {@code content} column when there is one (Spark's {@code binaryFile}
+     * Adds {@code sha256} and {@code size} of the encoded image (null when it could not be read), {@code embedding}
+     * (array&lt;float&gt;, null for failed images) and {@code error} (null when embedded) columns. Images come from a binary {@code content} column when there is one (Spark's {@code binaryFile}
      * source), else they are read from the {@code path} column through Hadoop's file systems. Every other input
      * column is kept, except {@code content} unless {@link EmbedOptions#keepContent()}.
      *
@@ -58,7 +60,7 @@ public final class VitfitSpark {
                 : Hashing.sha256(dir.resolve(ModelDescriptor.ONNX_FILE_NAME));
         StructType in = images.schema();
         List<String> names = Arrays.asList(in.fieldNames());
-        for (String reserved : List.of(EMBEDDING, ERROR)) {
+        for (String reserved : List.of(SHA256, SIZE, EMBEDDING, ERROR)) {
             if (names.contains(reserved)) {
                 throw new IllegalArgumentException("the input already has a column '" + reserved
                         + "'; drop or rename it before embedding");
@@ -87,6 +89,8 @@ public final class VitfitSpark {
                 out.add(in.fields()[i]);
             }
         }
+        out.add(DataTypes.createStructField(SHA256, DataTypes.StringType, true));
+        out.add(DataTypes.createStructField(SIZE, DataTypes.LongType, true));
         out.add(DataTypes.createStructField(EMBEDDING, DataTypes.createArrayType(DataTypes.FloatType, false), true));
         out.add(DataTypes.createStructField(ERROR, DataTypes.StringType, true));
         StructType schema = DataTypes.createStructType(out);

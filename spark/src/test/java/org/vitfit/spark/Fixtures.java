@@ -71,7 +71,6 @@ final class Fixtures {
                 .config("spark.ui.enabled", "false")
                 .config("spark.sql.shuffle.partitions", "4")
                 .config("spark.driver.host", "127.0.0.1")
-                .config("spark.sql.files.maxPartitionBytes", Long.toString(16L << 20))
                 .getOrCreate();
         Runtime.getRuntime().addShutdownHook(new Thread(this::cleanUp));
     }
