@@ -1,0 +1,205 @@
+package org.vitfit.heads;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.oracle.labs.mlrg.olcut.provenance.Provenance;
+import com.oracle.labs.mlrg.olcut.provenance.primitives.StringProvenance;
+import org.tribuo.Model;
+import org.tribuo.MutableDataset;
+import org.tribuo.classification.Label;
+import org.tribuo.classification.LabelFactory;
+import org.tribuo.classification.sgd.objectives.LogMulticlass;
+import org.tribuo.classification.sgd.protos.ClassificationLinearSGDProto;
+import org.tribuo.math.LinearParameters;
+import org.tribuo.math.la.DenseMatrix;
+import org.tribuo.math.optimisers.AdaGrad;
+import org.tribuo.multilabel.MultiLabel;
+import org.tribuo.multilabel.MultiLabelFactory;
+import org.tribuo.multilabel.sgd.objectives.BinaryCrossEntropy;
+import org.tribuo.multilabel.sgd.protos.MultiLabelLinearSGDProto;
+import org.tribuo.protos.core.ModelProto;
+import org.tribuo.provenance.SimpleDataSourceProvenance;
+
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Builds a linear {@link Head} from weights trained elsewhere (Spark MLlib's logistic regression), so such a head is
+ * saved, loaded, evaluated and exported exactly like one {@link HeadTrainer} trained.
+ *
+ * <p>Tribuo's linear models have no public constructor; the one public way in is their protobuf form. So a Tribuo
+ * linear model with the right features and labels is laid out by a one-epoch fit on one placeholder row per label,
+ * serialised, its weight matrix replaced by the given weights and biases, and deserialised. The placeholder fit
+ * leaves no trace in the scores; the run provenance says where the weights came from.
+ */
+public final class LinearHeads {
+
+    private LinearHeads() {
+    }
+
+    /**
+     * A linear head computing {@code softmax(W x + b)} (multi-class) or {@code sigmoid(W x + b)} per label
+     * (multi-label) on {@code x = normalization(embedding)}.
+     *
+     * @param task            multi-class or multi-label
+     * @param labels          label names; row {@code j} of {@code weights} and {@code biases[j]} belong to label j
+     * @param weights         {@code [labels][dimension]}, on normalised embeddings
+     * @param biases          {@code [labels]}
+     * @param normalization   what the head applies to a raw embedding first (fitted on the training rows)
+     * @param thresholds      multi-label decision thresholds (one per label, in {@code labels} order); null for
+     *                        multi-class
+     * @param backboneSha256  sha256 of the model whose embeddings trained the head, or null when unknown
+     * @param trainedBy       where the weights came from, recorded in the model provenance
+     * @param training        the training options, recorded in {@code head.json}
+     */
+    public static Head fromWeights(HeadTask task, List<String> labels, float[][] weights, float[] biases,
+                                   Normalization normalization, Thresholds thresholds, String backboneSha256,
+                                   String trainedBy, Map<String, Object> training) {
+        int k = labels.size();
+        if (k < 2) {
+            throw new IllegalArgumentException("a head needs at least 2 labels, got " + labels);
+        }
+        if (Set.copyOf(labels).size() != k) {
+            throw new IllegalArgumentException("duplicate label names in " + labels);
+        }
+        if (weights.length != k || biases.length != k) {
+            throw new IllegalArgumentException(k + " labels but " + weights.length + " weight rows and "
+                    + biases.length + " biases");
+        }
+        int d = weights[0].length;
+        for (int j = 0; j < k; j++) {
+            if (weights[j].length != d) {
+                throw new IllegalArgumentException("weight row " + j + " (" + labels.get(j) + ") has " + weights[j].length
+                        + " values, row 0 has " + d);
+            }
+            for (int i = 0; i < d; i++) {
+                if (!Float.isFinite(weights[j][i])) {
+                    throw new IllegalArgumentException("weight [" + labels.get(j) + "][" + i + "] is " + weights[j][i]);
+                }
+            }
+            if (!Float.isFinite(biases[j])) {
+                throw new IllegalArgumentException("bias of " + labels.get(j) + " is " + biases[j]);
+            }
+        }
+        if (normalization.standardize() && normalization.mean().length != d) {
+            throw new IllegalArgumentException("normalisation is for " + normalization.mean().length
+                    + "-dimensional embeddings, the weights for " + d);
+        }
+        boolean multiLabel = task == HeadTask.MULTILABEL;
+        if (multiLabel && (thresholds == null || thresholds.values().length != k)) {
+            throw new IllegalArgumentException("a multi-label head needs one threshold per label (" + k + ")");
+        }
+
+        Map<String, Provenance> provenance = new HashMap<>();
+        provenance.put("vitfit-weights", new StringProvenance("vitfit-weights", trainedBy));
+        if (backboneSha256 != null) {
+            provenance.put("vitfit-backbone-sha256", new StringProvenance("vitfit-backbone-sha256", backboneSha256));
+        }
+        Model<?> layout = multiLabel ? multiLabelLayout(labels, d, provenance) : multiClassLayout(labels, d, provenance);
+        List<String> order = Head.outputOrder(layout);
+        int[] rowOf = new int[k];
+        for (int id = 0; id < k; id++) {
+            rowOf[id] = labels.indexOf(order.get(id));
+        }
+        // Tribuo's LinearParameters: one row per output id, one column per feature id, the bias in the last column
+        DenseMatrix w = new DenseMatrix(k, d + 1);
+        for (int id = 0; id < k; id++) {
+            float[] row = weights[rowOf[id]];
+            for (int i = 0; i < d; i++) {
+                w.set(id, i, row[i]);
+            }
+            w.set(id, d, biases[rowOf[id]]);
+        }
+        Model<?> model = withWeights(layout, new LinearParameters(w), k, d);
+        float[] orderedThresholds = null;
+        if (multiLabel) {
+            orderedThresholds = new float[k];
+            for (int id = 0; id < k; id++) {
+                orderedThresholds[id] = thresholds.values()[rowOf[id]];
+            }
+        }
+        HeadMetadata metadata = new HeadMetadata(HeadMetadata.FORMAT, HeadMetadata.FORMAT_VERSION, HeadKind.LINEAR,
+                task, order, d, normalization,
+                multiLabel ? new Thresholds(thresholds.mode(), orderedThresholds) : null, backboneSha256,
+                Head.MODEL_FILE, Head.ONNX_FILE, Head.ONNX_INPUT, Head.ONNX_OUTPUT, model.getClass().getName(),
+                OffsetDateTime.now(ZoneOffset.UTC).toString(), HeadTrainer.toolVersion(), training);
+        return new Head(metadata, model);
+    }
+
+    private static Model<Label> multiClassLayout(List<String> labels, int d, Map<String, Provenance> provenance) {
+        LabelFactory factory = new LabelFactory();
+        MutableDataset<Label> ds = new MutableDataset<>(placeholderSource(factory), factory);
+        String[] names = FeatureNames.of(d);
+        float[] ones = ones(d);
+        for (String label : labels) {
+            ds.add(FeatureNames.example(new Label(label), names, ones, 0, d));
+        }
+        var trainer = new org.tribuo.classification.sgd.linear.LinearSGDTrainer(new LogMulticlass(),
+                new AdaGrad(0.1), 1, 1, 1, 1L);
+        return trainer.train(ds, provenance);
+    }
+
+    private static Model<MultiLabel> multiLabelLayout(List<String> labels, int d, Map<String, Provenance> provenance) {
+        MultiLabelFactory factory = new MultiLabelFactory();
+        MutableDataset<MultiLabel> ds = new MutableDataset<>(placeholderSource(factory), factory);
+        String[] names = FeatureNames.of(d);
+        float[] ones = ones(d);
+        for (String label : labels) {
+            ds.add(FeatureNames.example(new MultiLabel(label), names, ones, 0, d));
+        }
+        var trainer = new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(new BinaryCrossEntropy(),
+                new AdaGrad(0.1), 1, 1, 1, 1L);
+        return trainer.train(ds, provenance);
+    }
+
+    private static <T extends org.tribuo.Output<T>> SimpleDataSourceProvenance placeholderSource(
+            org.tribuo.OutputFactory<T> factory) {
+        return new SimpleDataSourceProvenance("one placeholder row per label (model layout only; weights replaced)",
+                factory);
+    }
+
+    private static float[] ones(int d) {
+        float[] x = new float[d];
+        java.util.Arrays.fill(x, 1f);
+        return x;
+    }
+
+    /** The same model with its parameters replaced, through Tribuo's protobuf form. */
+    private static Model<?> withWeights(Model<?> layout, LinearParameters parameters, int k, int d) {
+        ModelProto proto = layout.serialize();
+        Any data = proto.getSerializedData();
+        try {
+            Any replaced;
+            if (data.is(ClassificationLinearSGDProto.class)) {
+                ClassificationLinearSGDProto p = data.unpack(ClassificationLinearSGDProto.class);
+                checkLayout(p.getParams().getSerializedData().getTypeUrl(), parameters, layout, d);
+                replaced = Any.pack(p.toBuilder().setParams(parameters.serialize()).build());
+            } else if (data.is(MultiLabelLinearSGDProto.class)) {
+                MultiLabelLinearSGDProto p = data.unpack(MultiLabelLinearSGDProto.class);
+                checkLayout(p.getParams().getSerializedData().getTypeUrl(), parameters, layout, d);
+                replaced = Any.pack(p.toBuilder().setParams(parameters.serialize()).build());
+            } else {
+                throw new IllegalStateException("unexpected Tribuo model data " + data.getTypeUrl());
+            }
+            return Model.deserialize(proto.toBuilder().setSerializedData(replaced).build());
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalStateException("Tribuo could not read back its own linear model: " + e.getMessage(), e);
+        }
+    }
+
+    /** Guards the weight layout assumed above against a Tribuo version that changes it. */
+    private static void checkLayout(String typeUrl, LinearParameters parameters, Model<?> layout, int d) {
+        if (!typeUrl.equals(parameters.serialize().getSerializedData().getTypeUrl())) {
+            throw new IllegalStateException(layout.getClass().getName() + " stores " + typeUrl
+                    + ", not LinearParameters; this Tribuo version is not supported by LinearHeads");
+        }
+        if (layout.getFeatureIDMap().size() != d) {
+            throw new IllegalStateException("Tribuo laid out " + layout.getFeatureIDMap().size() + " features for "
+                    + d + "-dimensional weights");
+        }
+    }
+}
