@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
                 EvaluateCommand.class,
                 ConvertCommand.class,
                 ExtractCommand.class,
+                ParquetCommand.class,
                 PredictCommand.class,
         })
 public final class VitfitCli implements Runnable {
