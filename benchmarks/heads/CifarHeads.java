@@ -22,8 +22,8 @@ import java.util.Locale;
 /**
  * CIFAR-10 head benchmark, Java side (run by run.sh with the source launcher): extracts the images into a cache,
  * makes one seeded stratified split (72% train, 8% validation, 20% test), exports embeddings + labels + split for
- * scikit-learn, then trains the linear head (on train + validation, like scikit-learn) and the MLP head (early
- * stopping on validation) and writes their test accuracy and fit time to java-results.json.
+ * scikit-learn, then trains the linear head on train + validation (the same 80% scikit-learn fits) and the MLP head
+ * on train with early stopping on validation and writes their test accuracy and fit time to java-results.json.
  *
  * Usage: java -cp ... CifarHeads.java MODEL_DIR IMAGES_DIR WORK_DIR SEED
  */
@@ -77,7 +77,9 @@ public class CifarHeads {
         EmbeddingSet linearSet = new EmbeddingSet(data, d, labelLists, linearSplit, null, all.modelSha256(), "cifar10");
         EmbeddingSet mlpSet = new EmbeddingSet(data, d, labelLists, mlpSplit, null, all.modelSha256(), "cifar10");
 
-        TrainingRun linear = HeadTrainer.builder().head(HeadKind.LINEAR).seed(seed).build().train(linearSet);
+        // fractions 0.8/0/0.2: no validation carved out of train, so the linear head fits exactly scikit-learn's rows
+        TrainingRun linear = HeadTrainer.builder().head(HeadKind.LINEAR).fractions(0.8, 0.0, 0.2).seed(seed).build()
+                .train(linearSet);
         TrainingRun mlp = HeadTrainer.builder().head(HeadKind.MLP).seed(seed).build().train(mlpSet);
         linear.writeTo(work.resolve("linear-head"), true);
         mlp.writeTo(work.resolve("mlp-head"), true);

@@ -25,4 +25,4 @@ fi
 java -Xmx8g -cp "$CP" "$ROOT/benchmarks/heads/CifarHeads.java" "$WORK/vit-tiny" "$WORK/images/train" "$WORK" "$SEED"
 /usr/bin/python3 "$ROOT/benchmarks/heads/sklearn_logreg.py" "$WORK"
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(java -version 2>&1 | head -1); $(date -u +%F)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(java -version 2>&1 | head -1); $(date -u +%F); load average $(cut -d" " -f1-3 /proc/loadavg)"
