@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
                 ExtractCommand.class,
                 ParquetCommand.class,
                 PredictCommand.class,
+                FinetuneCommand.class,
         })
 public final class VitfitCli implements Runnable {
 
