@@ -2,6 +2,7 @@ package org.vitfit.finetune;
 
 import org.vitfit.convert.Tensor;
 import org.vitfit.convert.VitParameters;
+import org.vitfit.convert.VitSpec;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -130,7 +131,10 @@ public final class TrainableParameters {
         return null;
     }
 
-    /** Writes these values back into {@code base}'s layout; the pooler is dropped (it was not trained). */
+    /**
+     * Writes these values back into {@code base}'s layout with {@code outputHead} as the classifier on the embedding;
+     * the pooler is dropped (it was not trained).
+     */
     public VitParameters toVit(VitParameters base, VitParameters.Linear outputHead) {
         List<VitParameters.Block> blocks = new ArrayList<>();
         for (int i = 0; i < base.blocks().size(); i++) {
@@ -139,7 +143,12 @@ public final class TrainableParameters {
                     tensor(p + "ls1"), norm(p + "norm2"), linear(p + "mlp.fc1"), linear(p + "mlp.fc2"),
                     tensor(p + "ls2")));
         }
-        return new VitParameters(base.spec(), tensor(PATCH_WEIGHT), tensor(PATCH_BIAS), tensor(CLS_TOKEN),
+        VitSpec s = base.spec();
+        // The fine-tuned classifier reads the embedding (the class token), never DINOv2's [CLS, patch mean].
+        VitSpec spec = new VitSpec(s.family(), s.architecture(), s.channels(), s.imageHeight(), s.imageWidth(),
+                s.patchSize(), s.hiddenSize(), s.numLayers(), s.numHeads(), s.mlpDim(), s.layerNormEps(),
+                s.activation(), s.numRegisterTokens(), s.posEmbedSkipsPrefix(), s.clipPooling(), false);
+        return new VitParameters(spec, tensor(PATCH_WEIGHT), tensor(PATCH_BIAS), tensor(CLS_TOKEN),
                 tensor(REGISTER_TOKENS), tensor(POSITIONS), norm(PRE_NORM), blocks, norm(FINAL_NORM), outputHead,
                 null, tensor(PROJECTION));
     }
