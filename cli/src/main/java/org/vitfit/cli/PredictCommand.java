@@ -3,11 +3,14 @@ package org.vitfit.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.vitfit.classify.Classification;
+import org.vitfit.classify.VitClassifier;
 import org.vitfit.onnx.Device;
 import org.vitfit.preprocess.ImageDecoder;
 import org.vitfit.runtime.ModelDescriptor;
 import org.vitfit.runtime.TopK;
 import org.vitfit.runtime.VitModel;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -20,9 +23,11 @@ import java.util.concurrent.Callable;
 
 @Command(name = "predict",
         description = {
-                "Classify images with a converted model's own classification head (e.g. ImageNet).",
+                "Classify images with an exported classifier (--classifier, from 'vitfit export') or with a",
+                "converted model's own classification head (--model, e.g. ImageNet).",
                 "",
-                "Example:",
+                "Examples:",
+                "  vitfit predict --classifier target/pets.vitfit photo.jpg",
                 "  vitfit predict --model target/vit-tiny models/vit-tiny-patch16-224-augreg/samples/*.JPEG",
         },
         mixinStandardHelpOptions = true)
@@ -30,13 +35,25 @@ final class PredictCommand implements Callable<Integer> {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Directory written by 'vitfit convert'.")
-    Path model;
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Source source;
+
+    /** Exactly one of the two: picocli reports a usage error for none or both. */
+    static final class Source {
+        @Option(names = "--model", required = true, paramLabel = "DIR",
+                description = "Directory written by 'vitfit convert' whose checkpoint has a classification head.")
+        Path model;
+
+        @Option(names = "--classifier", required = true, paramLabel = "FILE",
+                description = "Classifier file written by 'vitfit export' (.vitfit).")
+        Path classifier;
+    }
 
     @Option(names = "--top-k", defaultValue = "5", paramLabel = "K", description = "Classes to print per image (default ${DEFAULT-VALUE}).")
     int topK;
 
-    @Option(names = "--json", description = "Print one JSON object per image: {\"file\":..., \"top\":[{\"label\":..., \"score\":...}]}.")
+    @Option(names = "--json", description = "Print one JSON object per image: {\"file\":..., \"top\":[{\"label\":..., "
+            + "\"score\":...}]}, plus \"labels\" (the labels above their thresholds) for a multi-label classifier.")
     boolean json;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda[:N]", description = "Where to run (default ${DEFAULT-VALUE}).")
@@ -47,6 +64,13 @@ final class PredictCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (topK < 1) {
+            throw new IllegalArgumentException("--top-k must be >= 1, got " + topK);
+        }
+        if (source.classifier != null) {
+            return predictWithClassifier(source.classifier);
+        }
+        Path model = source.model;
         try (VitModel vit = VitModel.open(model, Device.parse(device), 0)) {
             ModelDescriptor d = vit.descriptor();
             if (!d.outputs().contains("logits") || d.labels() == null) {
@@ -58,13 +82,26 @@ final class PredictCommand implements Callable<Integer> {
                 BufferedImage img = decoder.decode(file);
                 float[] logits = vit.run(List.of(img), Set.of("logits")).get("logits")[0];
                 List<TopK.Entry> top = TopK.ofSoftmax(logits, d.labels(), topK);
-                print(file, top);
+                print(file, top, null);
             }
         }
         return 0;
     }
 
-    private void print(Path file, List<TopK.Entry> top) throws Exception {
+    private Integer predictWithClassifier(Path file) throws Exception {
+        try (VitClassifier classifier = VitClassifier.load(file, Device.parse(device), 0)) {
+            for (Path image : images) {
+                Classification c = classifier.classify(image);
+                List<TopK.Entry> top = c.top(topK).stream()
+                        .map(s -> new TopK.Entry(s.index(), s.label(), s.score())).toList();
+                print(image, top, classifier.multiLabel() ? c.activeLabels() : null);
+            }
+        }
+        return 0;
+    }
+
+    /** @param active the labels above their thresholds (multi-label classifiers), or null */
+    private void print(Path file, List<TopK.Entry> top, List<String> active) throws Exception {
         if (json) {
             ObjectNode o = JSON.createObjectNode();
             o.put("file", file.toString());
@@ -72,11 +109,18 @@ final class PredictCommand implements Callable<Integer> {
             for (TopK.Entry e : top) {
                 arr.addObject().put("label", e.label()).put("score", e.score());
             }
+            if (active != null) {
+                ArrayNode labels = o.putArray("labels");
+                active.forEach(labels::add);
+            }
             System.out.println(JSON.writeValueAsString(o));
         } else {
             System.out.println(file);
             for (TopK.Entry e : top) {
                 System.out.printf("  %6.2f%%  %s%n", 100 * e.score(), e.label());
+            }
+            if (active != null) {
+                System.out.println("  labels: " + (active.isEmpty() ? "(none above its threshold)" : String.join(", ", active)));
             }
         }
     }

@@ -21,6 +21,8 @@ import picocli.CommandLine.Command;
                 ExtractCommand.class,
                 ParquetCommand.class,
                 PredictCommand.class,
+                ExportCommand.class,
+                ServeCommand.class,
                 FinetuneCommand.class,
         })
 public final class VitfitCli implements Runnable {

@@ -1,0 +1,93 @@
+package org.vitfit.cli;
+
+import org.vitfit.classify.VitClassifier;
+import org.vitfit.onnx.Device;
+import org.vitfit.serve.ClassifierServer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+@Command(name = "serve",
+        description = {
+                "Serve an exported classifier over HTTP, with a web page to try it.",
+                "",
+                "GET /         a page: drop or pick an image, see it and the top labels with probability bars",
+                "POST /predict multipart/form-data (file field 'image') or the raw image bytes (image/* or",
+                "              application/octet-stream); ?top_k=K; answers JSON {\"top\":[{\"label\",\"score\"}],",
+                "              \"labels\":[...], \"image\":{\"width\",\"height\"}, ...}; errors are JSON too",
+                "GET /info     labels, task, limits;  GET /health",
+                "",
+                "Runs until interrupted (Ctrl-C). Binds 127.0.0.1 unless --host says otherwise.",
+                "",
+                "Examples:",
+                "  vitfit serve --classifier target/pets.vitfit --port 8080",
+                "  curl -F image=@photo.jpg http://127.0.0.1:8080/predict",
+        },
+        mixinStandardHelpOptions = true)
+final class ServeCommand implements Callable<Integer> {
+
+    @Option(names = "--classifier", required = true, paramLabel = "FILE", description = "Classifier written by 'vitfit export'.")
+    Path classifier;
+
+    @Option(names = "--port", defaultValue = "8080", paramLabel = "N", description = "TCP port, 0 for any free one (default ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", paramLabel = "ADDRESS",
+            description = "Address to bind (default ${DEFAULT-VALUE}; 0.0.0.0 to accept other machines).")
+    String host;
+
+    @Option(names = "--max-upload-mb", defaultValue = "20", paramLabel = "MB", description = "Largest accepted upload (default ${DEFAULT-VALUE}).")
+    int maxUploadMb;
+
+    @Option(names = "--max-megapixels", defaultValue = "50", paramLabel = "MP",
+            description = "Largest accepted image, checked before decoding (default ${DEFAULT-VALUE}).")
+    int maxMegapixels;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Requests handled at once (default: the number of cores, at least 2).")
+    Integer threads;
+
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda[:N]", description = "Where to run (default ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--quiet", description = "Do not print a line per request.")
+    boolean quiet;
+
+    /** Counted down by the shutdown hook; the command thread waits on it (or is interrupted). */
+    private final CountDownLatch stopped = new CountDownLatch(1);
+
+    @Override
+    public Integer call() throws Exception {
+        if (maxUploadMb < 1 || maxMegapixels < 1) {
+            throw new IllegalArgumentException("--max-upload-mb and --max-megapixels must be >= 1");
+        }
+        ClassifierServer.Options options = ClassifierServer.Options.defaults().withHost(host).withPort(port)
+                .withMaxUploadBytes((long) maxUploadMb << 20).withMaxPixels(maxMegapixels * 1_000_000L)
+                .withAccessLog(quiet ? null : System.err);
+        if (threads != null) {
+            options = options.withThreads(threads);
+        }
+        try (VitClassifier c = VitClassifier.load(classifier, Device.parse(device), 0);
+             ClassifierServer server = ClassifierServer.start(c, options)) {
+            Thread hook = new Thread(stopped::countDown, "vitfit-serve-shutdown");
+            Runtime.getRuntime().addShutdownHook(hook);
+            System.out.printf("serving %s (%s, %d labels, %s) at %s  (Ctrl-C to stop)%n", classifier,
+                    c.descriptor().task(), c.labels().size(), c.device(), server.uri());
+            System.out.flush();
+            try {
+                stopped.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException alreadyShuttingDown) {
+                    // the JVM is exiting through the hook; nothing to remove
+                }
+            }
+        }
+        return 0;
+    }
+}
