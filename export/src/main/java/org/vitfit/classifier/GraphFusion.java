@@ -46,15 +46,17 @@ final class GraphFusion {
     static OnnxMl.ModelProto fuse(OnnxMl.ModelProto backbone, OnnxMl.ModelProto head, String headInput,
                                   String headOutput, boolean multiLabel, float[] thresholds)
             throws ClassifierExportException {
-        OnnxMl.GraphProto bg = backbone.getGraph();
         OnnxMl.GraphProto hg = head.getGraph();
-        rejectSubgraphs(bg, "backbone");
+        rejectSubgraphs(backbone.getGraph(), "backbone");
         rejectSubgraphs(hg, "head");
-        OnnxMl.ValueInfoProto embedding = find(bg.getOutputList(), ClassifierDescriptor.OUTPUT_EMBEDDING);
+        OnnxMl.ValueInfoProto embedding = find(backbone.getGraph().getOutputList(), ClassifierDescriptor.OUTPUT_EMBEDDING);
         if (embedding == null) {
             throw new ClassifierExportException("the backbone graph has no '" + ClassifierDescriptor.OUTPUT_EMBEDDING
                     + "' output; convert the model again with this vitfit");
         }
+        // Only what computes the embedding stays: the backbone's own classifier (whose output is also called
+        // 'logits') and last_hidden_state go before the head's values are added.
+        OnnxMl.GraphProto bg = prune(backbone.getGraph().toBuilder().clearOutput().addOutput(embedding).build());
         if (hg.getInputCount() != 1 || !hg.getInput(0).getName().equals(headInput)) {
             throw new ClassifierExportException("the head graph's inputs " + names(hg.getInputList())
                     + " are not the single input '" + headInput + "' head.json names");
