@@ -43,8 +43,19 @@ public final class Converter {
      * @param overwrite          replace an existing output directory instead of refusing
      * @param preprocessorConfig a Hugging Face {@code preprocessor_config.json} to use instead of the one in
      *                           the checkpoint directory (for checkpoints saved without one); may be null
+     * @param precision          fp32 (default), fp16 (for CUDA) or int8 (for CPU); see {@link Precision}
      */
-    public record Options(String source, boolean overwrite, Path preprocessorConfig) {
+    public record Options(String source, boolean overwrite, Path preprocessorConfig, Precision precision) {
+        public Options {
+            if (precision == null) {
+                precision = Precision.FP32;
+            }
+        }
+
+        public Options(String source, boolean overwrite, Path preprocessorConfig) {
+            this(source, overwrite, preprocessorConfig, Precision.FP32);
+        }
+
         public static Options defaults() {
             return new Options(null, false, null);
         }
@@ -61,7 +72,7 @@ public final class Converter {
             throw new FileAlreadyExistsException(out.toString(), null,
                     "output directory exists; choose another --output or pass --overwrite");
         }
-        return write(load(checkpointDir, options), out, options.overwrite());
+        return write(load(checkpointDir, options), out, options.overwrite(), options.precision());
     }
 
     /**
@@ -93,8 +104,14 @@ public final class Converter {
         }
     }
 
-    /** Builds the graph for {@code loaded} and writes the model directory {@code out} atomically. */
+    /** Builds the fp32 graph for {@code loaded} and writes the model directory {@code out} atomically. */
     public static ModelDescriptor write(Loaded loaded, Path out, boolean overwrite) throws IOException {
+        return write(loaded, out, overwrite, Precision.FP32);
+    }
+
+    /** Builds the graph for {@code loaded} in {@code precision} and writes the model directory {@code out} atomically. */
+    public static ModelDescriptor write(Loaded loaded, Path out, boolean overwrite, Precision precision)
+            throws IOException {
         out = out.toAbsolutePath().normalize();
         if (Files.exists(out) && !overwrite) {
             throw new FileAlreadyExistsException(out.toString(), null,
@@ -107,13 +124,17 @@ public final class Converter {
         metadata.put("vitfit.architecture", spec.architecture());
         metadata.put("vitfit.source", loaded.source());
         metadata.put("vitfit.weights_sha256", loaded.weightsSha256());
-        VitGraphBuilder.Built built = VitGraphBuilder.build(params, VitfitVersion.get(), metadata);
+        if (precision != Precision.FP32) {
+            // Only then, so an fp32 conversion stays byte-identical (same sha256) to what earlier versions wrote.
+            metadata.put("vitfit.precision", precision.label());
+        }
+        VitGraphBuilder.Built built = VitGraphBuilder.build(params, VitfitVersion.get(), metadata, precision);
         ModelDescriptor descriptor = new ModelDescriptor(ModelDescriptor.FORMAT, 1, loaded.source(), spec.family(),
                 spec.architecture(), spec.imageHeight(), spec.imageWidth(), spec.patchSize(), spec.hiddenSize(),
                 spec.numLayers(), spec.numHeads(), spec.mlpDim(), spec.numTokens(), built.embeddingDim(),
                 spec.clipPooling() ? "clip_projection" : "cls_after_norm", built.outputs(),
                 built.outputs().contains(VitGraphBuilder.LOGITS) ? loaded.labels() : null,
-                loaded.weightsSha256(), null, "fp32", VitfitVersion.get(), loaded.preprocessing());
+                loaded.weightsSha256(), null, precision.label(), VitfitVersion.get(), loaded.preprocessing());
         return writeAtomically(built.model(), descriptor, out);
     }
 

@@ -15,6 +15,10 @@ import java.util.Map;
  * and {@code pooler_output} [N, D]. Linear layers are MatMul + Add on pre-transposed weights and attention
  * is spelled out (MatMul, Softmax, MatMul) so ONNX Runtime's graph optimiser can fuse them; LayerNorm
  * and GELU use the forms it fuses (native LayerNormalization, the erf pattern).
+ *
+ * <p>{@link Precision} changes only how the graph stores and computes: float16 everywhere inside (Casts at the
+ * edges), or the linear layers dynamically quantised to int8 ({@link LinearEmitter#INT8_DYNAMIC}; fc2 stays float); the patch
+ * convolution (under 1% of the work) and the attention products (activation times activation) stay float.
  */
 public final class VitGraphBuilder {
 
@@ -34,8 +38,13 @@ public final class VitGraphBuilder {
     }
 
     public static Built build(VitParameters p, String toolVersion, Map<String, String> metadata) {
+        return build(p, toolVersion, metadata, Precision.FP32);
+    }
+
+    public static Built build(VitParameters p, String toolVersion, Map<String, String> metadata, Precision precision) {
         VitSpec s = p.spec();
-        OnnxGraph g = new OnnxGraph("vitfit_" + s.family());
+        OnnxGraph g = new OnnxGraph("vitfit_" + s.family(), precision == Precision.FP16);
+        LinearEmitter lin = precision == Precision.INT8 ? LinearEmitter.INT8_DYNAMIC : LinearEmitter.FLOAT;
         int d = s.hiddenSize();
         String x = g.floatInput(INPUT, BATCH, s.channels(), s.imageHeight(), s.imageWidth());
 
@@ -74,7 +83,7 @@ public final class VitGraphBuilder {
 
         String h = tokens;
         for (int i = 0; i < p.blocks().size(); i++) {
-            h = block(g, "blocks." + i, h, p.blocks().get(i), s);
+            h = block(g, lin, "blocks." + i, h, p.blocks().get(i), s);
         }
 
         List<String> outputs = new ArrayList<>();
@@ -105,7 +114,7 @@ public final class VitGraphBuilder {
             outputs.add(LAST_HIDDEN_STATE);
             outputs.add(EMBEDDING);
             if (p.pooler() != null) {
-                String dense = linear(g, "pooler", emb, p.pooler());
+                String dense = lin.emit(g, "pooler", emb, p.pooler());
                 g.floatOutput(g.op("Tanh", "pooler_tanh", dense), POOLER_OUTPUT, BATCH, d);
                 outputs.add(POOLER_OUTPUT);
             }
@@ -121,7 +130,7 @@ public final class VitGraphBuilder {
                             patchTokens);
                     headIn = g.op("Concat", "cls_and_mean", Map.of("axis", 1L), emb, mean);
                 }
-                String logits = linear(g, "head", headIn, p.head());
+                String logits = lin.emit(g, "head", headIn, p.head());
                 g.floatOutput(logits, LOGITS, BATCH, p.head().outFeatures());
                 outputs.add(LOGITS);
             }
@@ -136,18 +145,19 @@ public final class VitGraphBuilder {
         return g.op("Expand", name + "_batch", init, shape);
     }
 
-    private static String block(OnnxGraph g, String name, String x, VitParameters.Block b, VitSpec s) {
+    private static String block(OnnxGraph g, LinearEmitter lin, String name, String x, VitParameters.Block b,
+                                VitSpec s) {
         String a = layerNorm(g, name + ".norm1", x, b.norm1(), s.layerNormEps());
-        a = attention(g, name + ".attn", a, b, s);
+        a = attention(g, lin, name + ".attn", a, b, s);
         if (b.layerScale1() != null) {
             a = g.op("Mul", name + ".ls1", a, g.floatInitializer(name + ".ls1.gamma", b.layerScale1().data(),
                     b.layerScale1().shape()));
         }
         String h = g.op("Add", name + ".residual1", x, a);
         String m = layerNorm(g, name + ".norm2", h, b.norm2(), s.layerNormEps());
-        m = linear(g, name + ".fc1", m, b.fc1());
+        m = lin.emit(g, name + ".fc1", m, b.fc1());
         m = activation(g, name + ".act", m, s.activation());
-        m = linear(g, name + ".fc2", m, b.fc2());
+        m = lin.forActivationInput().emit(g, name + ".fc2", m, b.fc2());
         if (b.layerScale2() != null) {
             m = g.op("Mul", name + ".ls2", m, g.floatInitializer(name + ".ls2.gamma", b.layerScale2().data(),
                     b.layerScale2().shape()));
@@ -155,10 +165,11 @@ public final class VitGraphBuilder {
         return g.op("Add", name + ".residual2", h, m);
     }
 
-    private static String attention(OnnxGraph g, String name, String x, VitParameters.Block b, VitSpec s) {
+    private static String attention(OnnxGraph g, LinearEmitter lin, String name, String x, VitParameters.Block b,
+                                    VitSpec s) {
         int heads = s.numHeads();
         int hd = s.headDim();
-        String qkv = linear(g, name + ".qkv", x, b.qkv());
+        String qkv = lin.emit(g, name + ".qkv", x, b.qkv());
         // [N, T, 3D] -> [N, T, 3, heads, hd] -> [3, N, heads, T, hd]
         String split = g.op("Reshape", name + ".qkv_split", qkv, g.int64Initializer(name + ".qkv_shape", 0, 0, 3, heads, hd));
         String perm = g.op("Transpose", name + ".qkv_perm", Map.of("perm", new long[] {2, 0, 3, 1, 4}), split);
@@ -177,16 +188,7 @@ public final class VitGraphBuilder {
         String ctx = g.op("MatMul", name + ".context", probs, v);
         String ctxT = g.op("Transpose", name + ".context_perm", Map.of("perm", new long[] {0, 2, 1, 3}), ctx);
         String merged = g.op("Reshape", name + ".merge", ctxT, g.int64Initializer(name + ".merge_shape", 0, 0, -1));
-        return linear(g, name + ".proj", merged, b.proj());
-    }
-
-    private static String linear(OnnxGraph g, String name, String x, VitParameters.Linear l) {
-        String w = g.floatInitializer(name + ".weight", l.weight().data(), l.weight().shape());
-        String y = g.op("MatMul", name + ".matmul", x, w);
-        if (l.bias() == null) {
-            return y;
-        }
-        return g.op("Add", name, y, g.floatInitializer(name + ".bias", l.bias().data(), l.bias().shape()));
+        return lin.emit(g, name + ".proj", merged, b.proj());
     }
 
     private static String layerNorm(OnnxGraph g, String name, String x, VitParameters.Norm norm, double eps) {

@@ -19,6 +19,10 @@ import java.util.Map;
 /**
  * A thin, name-generating layer over the ONNX protobuf classes (Tribuo's {@code OnnxMl}): every node
  * call returns the name of its output so graph code reads like the forward pass it encodes.
+ *
+ * <p>A graph computes in float32 or, when built with {@code float16 = true}, in float16: then every float
+ * initializer and scalar is stored as float16, and {@link #floatInput}/{@link #floatOutput} put Casts at the
+ * edges so the graph's inputs and outputs stay float32.
  */
 public final class OnnxGraph {
 
@@ -29,22 +33,36 @@ public final class OnnxGraph {
 
     private final GraphProto.Builder graph = GraphProto.newBuilder();
     private final Map<String, Integer> counters = new LinkedHashMap<>();
+    private final boolean float16;
     private long initializerBytes;
 
     public OnnxGraph(String name) {
-        graph.setName(name);
+        this(name, false);
     }
 
-    /** A float32 graph input; a {@code String} dimension is symbolic (dynamic), a {@code Number} fixed. */
+    /** @param float16 compute in float16 (see the class comment) */
+    public OnnxGraph(String name, boolean float16) {
+        graph.setName(name);
+        this.float16 = float16;
+    }
+
+    /**
+     * A float32 graph input; a {@code String} dimension is symbolic (dynamic), a {@code Number} fixed. Returns the
+     * name to compute from: the input itself, or its cast to float16 in a float16 graph.
+     */
     public String floatInput(String name, Object... dims) {
         graph.addInput(valueInfo(name, dims));
-        return name;
+        return float16 ? op("Cast", name + "_fp16", Map.of("to", (long) TensorProto.DataType.FLOAT16_VALUE), name)
+                : name;
     }
 
     /** Declares {@code tensor} (an existing value) as a float32 graph output named {@code name}. */
     public void floatOutput(String tensor, String name, Object... dims) {
         String outName = tensor;
-        if (!tensor.equals(name)) {
+        if (float16) {
+            outName = node("Cast", new String[] {tensor}, name,
+                    Map.of("to", (long) TensorProto.DataType.FLOAT_VALUE));
+        } else if (!tensor.equals(name)) {
             outName = node("Identity", new String[] {tensor}, name, Map.of());
         }
         graph.addOutput(valueInfo(outName, dims));
@@ -59,17 +77,38 @@ public final class OnnxGraph {
             throw new IllegalArgumentException("initializer " + name + ": " + data.length
                     + " values do not fill shape " + java.util.Arrays.toString(dims));
         }
-        ByteBuffer buf = ByteBuffer.allocate(data.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        buf.asFloatBuffer().put(data);
+        int width = float16 ? 2 : Float.BYTES;
+        ByteBuffer buf = ByteBuffer.allocate(data.length * width).order(ByteOrder.LITTLE_ENDIAN);
+        if (float16) {
+            for (float v : data) {
+                buf.putShort(toFloat16(v));
+            }
+        } else {
+            buf.asFloatBuffer().put(data);
+        }
         TensorProto.Builder t = TensorProto.newBuilder()
                 .setName(name)
-                .setDataType(TensorProto.DataType.FLOAT_VALUE)
+                .setDataType(float16 ? TensorProto.DataType.FLOAT16_VALUE : TensorProto.DataType.FLOAT_VALUE)
                 .setRawData(ByteString.copyFrom(buf.array()));
         for (long d : dims) {
             t.addDims(d);
         }
         graph.addInitializer(t);
-        initializerBytes += (long) data.length * Float.BYTES;
+        initializerBytes += (long) data.length * width;
+        return name;
+    }
+
+    /** An int8 tensor (quantised weights, zero points); always int8, whatever the graph's float type. */
+    public String int8Initializer(String name, byte[] data, long... dims) {
+        TensorProto.Builder t = TensorProto.newBuilder()
+                .setName(name)
+                .setDataType(TensorProto.DataType.INT8_VALUE)
+                .setRawData(ByteString.copyFrom(data));
+        for (long d : dims) {
+            t.addDims(d);
+        }
+        graph.addInitializer(t);
+        initializerBytes += data.length;
         return name;
     }
 
@@ -86,12 +125,47 @@ public final class OnnxGraph {
     }
 
     public String scalar(String name, float value) {
-        TensorProto.Builder t = TensorProto.newBuilder()
-                .setName(name)
-                .setDataType(TensorProto.DataType.FLOAT_VALUE)
-                .addFloatData(value);
+        TensorProto.Builder t = TensorProto.newBuilder().setName(name);
+        if (float16) {
+            // float16 values travel in int32_data, one per element (the ONNX rule for 16-bit types).
+            t.setDataType(TensorProto.DataType.FLOAT16_VALUE).addInt32Data(toFloat16(value) & 0xffff);
+        } else {
+            t.setDataType(TensorProto.DataType.FLOAT_VALUE).addFloatData(value);
+        }
         graph.addInitializer(t);
         return name;
+    }
+
+    /**
+     * IEEE binary16 bits of {@code f}, rounded to nearest even (what numpy's {@code astype(float16)} does; Java 17
+     * has no {@code Float.floatToFloat16}). Overflow gives infinity; NaN stays NaN.
+     */
+    static short toFloat16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        int sign = (bits >>> 16) & 0x8000;
+        int abs = bits & 0x7fffffff;
+        if (abs >= 0x7f800000) {
+            return (short) (sign | 0x7c00 | (abs > 0x7f800000 ? 0x200 : 0));
+        }
+        if (abs >= 0x477ff000) {
+            return (short) (sign | 0x7c00);                       // >= 65520 rounds past the largest half
+        }
+        if (abs >= 0x38800000) {                                 // normal half: >= 2^-14
+            int rounded = abs + 0x0fff + ((abs >>> 13) & 1);
+            return (short) (sign | ((rounded - 0x38000000) >>> 13));
+        }
+        if (abs < 0x33000000) {
+            return (short) sign;                                  // below half the smallest subnormal
+        }
+        int shift = 126 - (abs >>> 23);                           // subnormal: value = m * 2^-24
+        int mantissa = (abs & 0x7fffff) | 0x800000;
+        int m = mantissa >>> shift;
+        int rest = mantissa & ((1 << shift) - 1);
+        int half = 1 << (shift - 1);
+        if (rest > half || (rest == half && (m & 1) == 1)) {
+            m++;
+        }
+        return (short) (sign | m);
     }
 
     /** Adds a single-output node; the output gets a unique name derived from {@code hint}. */
@@ -103,17 +177,35 @@ public final class OnnxGraph {
         return op(opType, hint, Map.of(), inputs);
     }
 
+    /** Adds a node with {@code outputs} outputs, named {@code <hint>.out0}, {@code <hint>.out1}, ... */
+    public String[] ops(String opType, String hint, Map<String, Object> attributes, int outputs, String... inputs) {
+        String base = unique(hint);
+        String[] names = new String[outputs];
+        for (int i = 0; i < outputs; i++) {
+            names[i] = base + ".out" + i;
+        }
+        node(opType, inputs, names, base + "_" + opType, attributes);
+        return names;
+    }
+
     private String node(String opType, String[] inputs, String output, Map<String, Object> attributes) {
+        node(opType, inputs, new String[] {output}, output + "_" + opType, attributes);
+        return output;
+    }
+
+    private void node(String opType, String[] inputs, String[] outputs, String nodeName,
+                      Map<String, Object> attributes) {
         NodeProto.Builder n = NodeProto.newBuilder()
                 .setOpType(opType)
-                .setName(output + "_" + opType)
-                .addOutput(output);
+                .setName(nodeName);
+        for (String out : outputs) {
+            n.addOutput(out);
+        }
         for (String in : inputs) {
             n.addInput(in);
         }
         attributes.forEach((k, v) -> n.addAttribute(attribute(k, v)));
         graph.addNode(n);
-        return output;
     }
 
     private String unique(String hint) {
