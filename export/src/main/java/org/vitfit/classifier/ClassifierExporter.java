@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
+import java.security.SecureRandom;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
@@ -43,6 +44,7 @@ public final class ClassifierExporter {
     static final String META_HEAD_PREFIX = "vitfit.head.";
 
     private static final ObjectMapper COMPACT = new ObjectMapper();
+    private static final SecureRandom RANDOM = new SecureRandom();
 
     private ClassifierExporter() {
     }
@@ -171,9 +173,10 @@ public final class ClassifierExporter {
             throws IOException {
         Path dir = output.toAbsolutePath().getParent();
         Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + output.getFileName() + ".", ".tmp");
+        // Not Files.createTempFile: its owner-only permissions would stay on the published file.
+        Path tmp = dir.resolve("." + output.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
         try {
-            try (OutputStream out = Files.newOutputStream(tmp, StandardOpenOption.WRITE);
+            try (OutputStream out = Files.newOutputStream(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
                  ZipOutputStream zip = new ZipOutputStream(out)) {
                 zip.setComment("vitfit classifier");
                 ZipEntry onnxEntry = new ZipEntry(ClassifierDescriptor.ONNX_ENTRY);

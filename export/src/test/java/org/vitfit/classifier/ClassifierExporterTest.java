@@ -81,6 +81,9 @@ class ClassifierExporterTest {
             assertEquals(List.of(), s.filter(p -> p.getFileName().toString().endsWith(".tmp")).toList(),
                     "no temporary file is left beside the output");
         }
+        Path plain = Files.writeString(tmp.resolve("plain-file"), "x");
+        assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(file),
+                "the classifier gets the permissions of any new file, not a temp file's owner-only ones");
 
         OnnxMl.ModelProto m = OnnxMl.ModelProto.parseFrom(entry(file, "classifier.onnx"));
         assertEquals(8, m.getIrVersion(), "the higher IR version of backbone (8) and head (6)");
