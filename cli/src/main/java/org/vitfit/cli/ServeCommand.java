@@ -9,6 +9,7 @@ import picocli.CommandLine.Option;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 @Command(name = "serve",
         description = {
@@ -57,6 +58,8 @@ final class ServeCommand implements Callable<Integer> {
 
     /** Counted down by the shutdown hook; the command thread waits on it (or is interrupted). */
     private final CountDownLatch stopped = new CountDownLatch(1);
+    /** Counted down once the server and classifier are closed, so Ctrl-C lets requests in flight finish. */
+    private final CountDownLatch closed = new CountDownLatch(1);
 
     @Override
     public Integer call() throws Exception {
@@ -69,9 +72,16 @@ final class ServeCommand implements Callable<Integer> {
         if (threads != null) {
             options = options.withThreads(threads);
         }
+        Thread hook = new Thread(() -> {
+            stopped.countDown();
+            try {
+                closed.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "vitfit-serve-shutdown");
         try (VitClassifier c = VitClassifier.load(classifier, Device.parse(device), 0);
              ClassifierServer server = ClassifierServer.start(c, options)) {
-            Thread hook = new Thread(stopped::countDown, "vitfit-serve-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
             System.out.printf("serving %s (%s, %d labels, %s) at %s  (Ctrl-C to stop)%n", classifier,
                     c.descriptor().task(), c.labels().size(), c.device(), server.uri());
@@ -80,12 +90,13 @@ final class ServeCommand implements Callable<Integer> {
                 stopped.await();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-            } finally {
-                try {
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                } catch (IllegalStateException alreadyShuttingDown) {
-                    // the JVM is exiting through the hook; nothing to remove
-                }
+            }
+        } finally {
+            closed.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException alreadyShuttingDown) {
+                // the JVM is exiting through the hook, which is waiting for 'closed'
             }
         }
         return 0;
