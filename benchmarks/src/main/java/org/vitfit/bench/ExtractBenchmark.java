@@ -48,11 +48,11 @@ import java.util.stream.Stream;
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 1, time = 4)
-@Measurement(iterations = 3, time = 4)
+@Measurement(iterations = 3, time = 6)
 @Fork(1)
 public class ExtractBenchmark {
 
-    static final int IMAGES = 64;
+    static final int IMAGES = 128;
 
     /** The converted model and the images, shared by every benchmark of a fork. */
     @State(Scope.Benchmark)
@@ -71,12 +71,12 @@ public class ExtractBenchmark {
             model = work.resolve("vit-tiny");
             descriptor = Converter.convert(root.resolve("models/vit-tiny-patch16-224-augreg"), model);
             imageFolder = Files.createDirectories(work.resolve("images"));
-            // Two photos from each of 32 breeds: the mix of sizes a real collection has.
+            // Four photos from each of 32 breeds: the mix of sizes a real collection has.
             try (Stream<Path> breeds = Files.list(shared.resolve("datasets/oxford-pets-370"))) {
-                for (Path breed : breeds.sorted().limit(IMAGES / 2).toList()) {
+                for (Path breed : breeds.sorted().limit(32).toList()) {
                     Path dst = Files.createDirectories(imageFolder.resolve(breed.getFileName().toString()));
                     try (Stream<Path> files = Files.list(breed)) {
-                        for (Path f : files.sorted().limit(2).toList()) {
+                        for (Path f : files.sorted().limit(IMAGES / 32).toList()) {
                             Files.copy(f, dst.resolve(f.getFileName().toString()));
                             images.add(Files.readAllBytes(f));
                         }

@@ -44,8 +44,8 @@ final class ExtractCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "DIR", description = "Cache directory, created or extended.")
     Path output;
 
-    @Option(names = "--batch-size", defaultValue = "32", paramLabel = "N", description = "Images per inference call (default: ${DEFAULT-VALUE}).")
-    int batchSize;
+    @Option(names = "--batch-size", paramLabel = "N", description = "Images per inference call (default: 8 on cpu, 32 on cuda).")
+    Integer batchSize;
 
     @Option(names = "--threads", paramLabel = "N", description = "Decode and preprocess threads (default: one per core).")
     Integer threads;
@@ -75,13 +75,15 @@ final class ExtractCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ExtractOptions.Builder b = ExtractOptions.builder(model, input, output)
-                .batchSize(batchSize)
                 .device(Device.parse(device))
                 .limit(limit)
                 .strict(strict)
                 .include(include)
                 .exclude(exclude)
                 .maxPixels(maxPixels);
+        if (batchSize != null) {
+            b.batchSize(batchSize);
+        }
         if (threads != null) {
             b.threads(threads);
         }
