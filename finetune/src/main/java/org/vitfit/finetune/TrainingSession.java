@@ -11,11 +11,7 @@ import org.vitfit.onnx.Device;
 import org.vitfit.onnx.OnnxSessions;
 import org.vitfit.runtime.VitfitVersion;
 
-import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.FloatBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -213,25 +209,10 @@ public final class TrainingSession implements AutoCloseable {
     private OnnxSessions.Opened session(TrainingGraph.Mode mode) throws OrtException {
         OnnxSessions.Opened s = sessions.get(mode);
         if (s == null) {
+            // In memory: a training graph is small (weights are inputs), and per-run graphs have no use for
+            // the runtime's on-disk cache of optimised models.
             ModelProto model = TrainingGraph.build(spec, params, mode, loss, VitfitVersion.get());
-            Path file = null;
-            try {
-                file = Files.createTempFile("vitfit-train-", ".onnx");
-                try (OutputStream os = Files.newOutputStream(file)) {
-                    model.writeTo(os);
-                }
-                s = OnnxSessions.open(file, wanted, threads);
-            } catch (IOException e) {
-                throw new IllegalStateException("cannot write the training graph to a temporary file: " + e.getMessage(), e);
-            } finally {
-                if (file != null) {
-                    try {
-                        Files.deleteIfExists(file);
-                    } catch (IOException ignored) {
-                        // a leftover temporary file is harmless
-                    }
-                }
-            }
+            s = OnnxSessions.open(model.toByteArray(), wanted, threads);
             sessions.put(mode, s);
         }
         return s;
