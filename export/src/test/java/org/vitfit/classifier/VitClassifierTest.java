@@ -9,6 +9,7 @@ import org.vitfit.classify.Classification;
 import org.vitfit.classify.VitClassifier;
 import org.vitfit.preprocess.ImageDecodeException;
 
+import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -67,6 +68,29 @@ class VitClassifierTest {
             }
             List<Classification> files = c.classifyFiles(backbone.images());
             assertEquals(backbone.images().size(), files.size());
+        }
+    }
+
+    /** More images than one ONNX Runtime run takes: split into runs, answers still in input order. */
+    @Test
+    void largeBatchesAreSplitAndKeepTheirOrder() throws IOException {
+        try (VitClassifier c = VitClassifier.load(classifierFile)) {
+            List<float[]> single = new ArrayList<>();
+            for (var image : backbone.decoded()) {
+                single.add(c.classify(image).probabilities());
+            }
+            List<BufferedImage> many = new ArrayList<>();
+            for (int i = 0; i < VitClassifier.MAX_RUN_BATCH + 3; i++) {
+                many.add(backbone.decoded().get(i % single.size()));
+            }
+            List<Classification> answers = c.classifyBatch(many);
+            assertEquals(many.size(), answers.size());
+            for (int i = 0; i < answers.size(); i++) {
+                float[] want = single.get(i % single.size());
+                for (int j = 0; j < want.length; j++) {
+                    assertEquals(want[j], answers.get(i).probabilities()[j], 1e-5, "image " + i);
+                }
+            }
         }
     }
 

@@ -60,7 +60,6 @@ public record ClassifierDescriptor(
     /** Entry names inside the {@code .vitfit} zip. */
     public static final String ONNX_ENTRY = "classifier.onnx";
     public static final String JSON_ENTRY = "vitfit-classifier.json";
-    public static final String METRICS_ENTRY = "metrics.json";
 
     /** ONNX input and output names of the fused graph. */
     public static final String INPUT = "pixel_values";

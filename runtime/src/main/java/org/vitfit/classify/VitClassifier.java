@@ -49,7 +49,7 @@ import java.util.zip.ZipFile;
 public final class VitClassifier implements AutoCloseable {
 
     /** Images per ONNX Runtime run in {@link #classifyBatch}, which bounds the memory of one run. */
-    static final int MAX_RUN_BATCH = 32;
+    public static final int MAX_RUN_BATCH = 32;
 
     private static final byte[] ZIP_MAGIC = {'P', 'K', 3, 4};
 
