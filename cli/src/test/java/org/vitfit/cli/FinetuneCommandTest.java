@@ -19,7 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@code vitfit finetune} on the small random transformers ViT and 2 pet breeds x 5 photos, then {@code vitfit predict}
- * on its output: the fine-tuned directory is an ordinary converted model with the breeds as its classes.
+ * and {@code vitfit export} on its output: the fine-tuned directory is an ordinary converted model with the breeds as
+ * its classes, and its head directory exports with it.
  */
 class FinetuneCommandTest {
 
@@ -60,6 +61,12 @@ class FinetuneCommandTest {
         }
         String predicted = run(0, "predict", "--model", out.toString(), "--top-k", "2", photo.toString());
         assertTrue(predicted.contains("Bombay") && predicted.contains("Birman"), predicted);
+
+        // the head directory it writes goes straight into a classifier file
+        Path classifier = tmp.resolve("pets.vitfit");
+        run(0, "export", "--model", out.toString(), "--head", out.resolve("head").toString(), "--output",
+                classifier.toString());
+        assertTrue(Files.size(classifier) > 0);
 
         // an existing output is refused, with a message naming the remedy
         run(1, "finetune", "--model", checkpoint.toString(), "--input", images.toString(), "--output", out.toString());

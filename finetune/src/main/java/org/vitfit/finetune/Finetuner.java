@@ -12,6 +12,11 @@ import org.vitfit.convert.VitParameters;
 import org.vitfit.extract.InputItem;
 import org.vitfit.extract.InputScanner;
 import org.vitfit.extract.InputSet;
+import org.vitfit.heads.Head;
+import org.vitfit.heads.HeadTask;
+import org.vitfit.heads.LinearHeads;
+import org.vitfit.heads.Normalization;
+import org.vitfit.heads.Thresholds;
 import org.vitfit.preprocess.ImageDecodeException;
 import org.vitfit.preprocess.ImageDecoder;
 import org.vitfit.preprocess.Preprocessor;
@@ -49,6 +54,9 @@ import java.util.stream.IntStream;
  * result as an uninterrupted run (data order and augmentation are seeded per epoch).
  */
 public final class Finetuner {
+
+    /** Where in the output the fine-tuned classifier is written as a head directory. */
+    public static final String HEAD_DIR = "head";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -228,6 +236,7 @@ public final class Finetuner {
         Converter.Loaded out = new Converter.Loaded(tuned, loaded.preprocessing(), labels, sha256(best, stateOrder),
                 "finetune:" + loaded.source());
         ModelDescriptor descriptor = Converter.write(out, output, o.overwrite());
+        writeHead(output.resolve(HEAD_DIR), best.head(), labels, descriptor, o, bestEpoch);
         Result result = new Result(descriptor, history, bestEpoch, testScore, device, stoppedEarly, train.size(),
                 val.size(), test.size());
         writeReport(output.resolve("finetune.json"), result, o, labels);
@@ -439,6 +448,34 @@ public final class Finetuner {
     }
 
     // ---------------------------------------------------------------- files
+
+    /**
+     * The fine-tuned classifier as a linear head directory (head-trainer's format) bound to the written model, so
+     * {@code vitfit export --model OUTPUT --head OUTPUT/head} makes a classifier file without retraining anything.
+     */
+    private static void writeHead(Path dir, VitParameters.Linear head, List<String> labels, ModelDescriptor model,
+                                  FinetuneOptions o, int bestEpoch) throws IOException {
+        int d = (int) head.weight().dim(0);
+        int k = labels.size();
+        float[][] weights = new float[k][d];
+        for (int i = 0; i < d; i++) {
+            for (int j = 0; j < k; j++) {
+                weights[j][i] = head.weight().data()[i * k + j];
+            }
+        }
+        Map<String, Object> training = new LinkedHashMap<>();
+        training.put("head", "linear");
+        training.put("trainer", "vitfit-finetune");
+        training.put("multilabel", o.multiLabel());
+        training.put("epochs", o.epochs());
+        training.put("keptEpoch", bestEpoch);
+        training.put("lrHead", o.lrHead());
+        training.put("lrBackbone", o.lrBackbone());
+        Head h = LinearHeads.fromWeights(o.multiLabel() ? HeadTask.MULTILABEL : HeadTask.MULTICLASS, labels, weights,
+                head.bias().data(), Normalization.none(), o.multiLabel() ? Thresholds.fixed(k) : null, model.onnxSha256(),
+                "vitfit finetune, trained jointly with the backbone (epoch " + bestEpoch + ")", training);
+        h.save(dir);
+    }
 
     private static void writeState(Path file, String fingerprint, int epochsDone, long steps, int bestEpoch,
                                    double bestValLoss, List<EpochRecord> history) throws IOException {

@@ -4,6 +4,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vitfit.convert.Converter;
+import org.vitfit.heads.Head;
 import org.vitfit.onnx.Device;
 import org.vitfit.preprocess.ImageDecoder;
 import org.vitfit.preprocess.Preprocessor;
@@ -30,7 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The loop end to end on the small random transformers ViT (2 layers, 224 px) and 3 pet breeds x 6 photos:
  * a crashed run resumes to exactly the uninterrupted result, the written model directory runs in the
- * inference runtime and gives the logits the training graph gives, and training lowers the training loss.
+ * inference runtime and gives the logits the training graph gives, its head directory is the same classifier,
+ * and training lowers the training loss.
  */
 class FinetunerTest {
 
@@ -107,8 +109,26 @@ class FinetunerTest {
             }
         }
         float[][] inference;
+        float[][] embeddings;
         try (VitModel model = VitModel.open(straight, Device.CPU, 1)) {
-            inference = model.runPixels(FloatBuffer.wrap(pixels), 2, Set.of("logits")).get("logits");
+            Map<String, float[][]> outputs = model.runPixels(FloatBuffer.wrap(pixels), 2, Set.of("logits", "embedding"));
+            inference = outputs.get("logits");
+            embeddings = outputs.get("embedding");
+        }
+        // the head directory is the same classifier: its probabilities are the softmax of the model's logits
+        Head head = Head.load(straight.resolve(Finetuner.HEAD_DIR));
+        assertEquals(Set.copyOf(BREEDS), Set.copyOf(head.labels()), "the head keeps Tribuo's label order");
+        assertEquals(d.onnxSha256(), head.metadata().backboneModelSha256());
+        for (int i = 0; i < 2; i++) {
+            float[] scores = head.scores(embeddings[i]);
+            double sum = 0;
+            for (int c = 0; c < 3; c++) {
+                sum += Math.exp(inference[i][c]);
+            }
+            for (int c = 0; c < 3; c++) {
+                assertEquals(Math.exp(inference[i][c]) / sum, scores[head.labels().indexOf(BREEDS.get(c))], 1e-5,
+                        "head probability " + i + "," + c);
+            }
         }
         Map<String, float[]> kept = StateFiles.read(straight.resolveSibling("straight.finetune-state").resolve("best.bin"),
                 order(loaded), sizes(loaded));
