@@ -37,6 +37,10 @@ public final class VitfitCli implements Runnable {
     /** The configured command line, shared by {@link #main} and the tests. */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new VitfitCli());
+        // Descriptions are laid out as lines of up to ~110 characters; wrapping them at picocli's default
+        // 80 columns breaks sentences mid-line. Wider terminals are measured, narrower ones still wrap.
+        cl.setUsageHelpWidth(120);
+        cl.setUsageHelpAutoWidth(true);
         cl.setExecutionExceptionHandler((ex, line, parseResult) -> {
             // Users get the message, not a stack trace; --verbose style debugging via VITFIT_DEBUG.
             line.getErr().println("error: " + ex.getMessage());
