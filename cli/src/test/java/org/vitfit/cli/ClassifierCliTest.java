@@ -55,35 +55,8 @@ class ClassifierCliTest {
     static Path multiLabelClassifier;
     static String exportOutput;
 
-    private record Run(int exit, String out, String err) {
-    }
-
-    private static Run vitfit(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = VitfitCli.commandLine().execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
-
-    private static Path root() {
-        return Path.of(System.getProperty("vitfit.root", "..")).toAbsolutePath().normalize();
-    }
-
-    private static Path shared() {
-        return Path.of(System.getProperty("vitfit.shared", "../shared")).toAbsolutePath().normalize();
-    }
-
     private static Path photo(String breed) throws IOException {
-        try (Stream<Path> s = Files.list(shared().resolve("datasets/oxford-pets-370").resolve(breed))) {
+        try (Stream<Path> s = Files.list(CliRun.shared().resolve("datasets/oxford-pets-370").resolve(breed))) {
             return s.sorted().findFirst().orElseThrow();
         }
     }
@@ -91,26 +64,26 @@ class ClassifierCliTest {
     @BeforeAll
     static void trainAndExport() throws Exception {
         model = tmp.resolve("vit-tiny");
-        Converter.convert(root().resolve("models/vit-tiny-patch16-224-augreg"), model);
+        Converter.convert(CliRun.root().resolve("models/vit-tiny-patch16-224-augreg"), model);
         cache = tmp.resolve("cache");
-        Extractor.run(ExtractOptions.builder(model, shared().resolve("datasets/oxford-pets-370"), cache)
+        Extractor.run(ExtractOptions.builder(model, CliRun.shared().resolve("datasets/oxford-pets-370"), cache)
                 .include(List.of("Abyssinian/*", "Bombay/*", "beagle/*", "pug/*")).build(), ExtractListener.NONE);
 
         Path head = tmp.resolve("head");
-        Run train = vitfit("train", "--cache", cache.toString(), "--seed", "3", "--output", head.toString());
+        CliRun train = CliRun.vitfit("train", "--cache", cache.toString(), "--seed", "3", "--output", head.toString());
         assertEquals(0, train.exit(), train.err());
         classifier = tmp.resolve("pets.vitfit");
-        Run export = vitfit("export", "--model", model.toString(), "--head", head.toString(), "--output",
+        CliRun export = CliRun.vitfit("export", "--model", model.toString(), "--head", head.toString(), "--output",
                 classifier.toString());
         assertEquals(0, export.exit(), export.err());
         exportOutput = export.out();
 
         Path multiHead = tmp.resolve("multi-head");
-        Run trainMulti = vitfit("train", "--cache", cache.toString(), "--multilabel", "--thresholds", "per-label",
+        CliRun trainMulti = CliRun.vitfit("train", "--cache", cache.toString(), "--multilabel", "--thresholds", "per-label",
                 "--output", multiHead.toString());
         assertEquals(0, trainMulti.exit(), trainMulti.err());
         multiLabelClassifier = tmp.resolve("pets-multilabel.vitfit");
-        Run exportMulti = vitfit("export", "--model", model.toString(), "--head", multiHead.toString(), "--output",
+        CliRun exportMulti = CliRun.vitfit("export", "--model", model.toString(), "--head", multiHead.toString(), "--output",
                 multiLabelClassifier.toString());
         assertEquals(0, exportMulti.exit(), exportMulti.err());
     }
@@ -120,11 +93,11 @@ class ClassifierCliTest {
         assertTrue(exportOutput.startsWith("exported multiclass classifier with 4 labels (linear head on "
                 + "vit_tiny_patch16_224, 224x224 input) -> " + classifier), exportOutput);
         assertTrue(exportOutput.contains("test accuracy"), exportOutput);
-        Run again = vitfit("export", "--model", model.toString(), "--head", tmp.resolve("head").toString(), "--output",
+        CliRun again = CliRun.vitfit("export", "--model", model.toString(), "--head", tmp.resolve("head").toString(), "--output",
                 classifier.toString());
         assertEquals(1, again.exit());
         assertTrue(again.err().contains("already exists; pass --overwrite"), again.err());
-        Run noHead = vitfit("export", "--model", model.toString(), "--head", cache.toString(), "--output",
+        CliRun noHead = CliRun.vitfit("export", "--model", model.toString(), "--head", cache.toString(), "--output",
                 tmp.resolve("x.vitfit").toString());
         assertEquals(1, noHead.exit());
         assertTrue(noHead.err().contains("not a vitfit head directory"), noHead.err());
@@ -134,7 +107,7 @@ class ClassifierCliTest {
     @Test
     void predictWithTheClassifierPrintsTheLibrarysAnswer() throws Exception {
         List<Path> photos = List.of(photo("beagle"), photo("Bombay"));
-        Run json = vitfit("predict", "--classifier", classifier.toString(), "--top-k", "3", "--json",
+        CliRun json = CliRun.vitfit("predict", "--classifier", classifier.toString(), "--top-k", "3", "--json",
                 photos.get(0).toString(), photos.get(1).toString());
         assertEquals(0, json.exit(), json.err());
         String[] lines = json.out().strip().split("\n");
@@ -155,7 +128,7 @@ class ClassifierCliTest {
         assertEquals("beagle", JSON.readTree(lines[0]).path("top").get(0).path("label").asText());
         assertEquals("Bombay", JSON.readTree(lines[1]).path("top").get(0).path("label").asText());
 
-        Run text = vitfit("predict", "--classifier", classifier.toString(), photos.get(0).toString());
+        CliRun text = CliRun.vitfit("predict", "--classifier", classifier.toString(), photos.get(0).toString());
         assertEquals(0, text.exit(), text.err());
         assertTrue(text.out().lines().skip(1).findFirst().orElse("").trim().endsWith("beagle"), text.out());
     }
@@ -163,7 +136,7 @@ class ClassifierCliTest {
     @Test
     void multiLabelPredictionsListTheLabelsAboveTheirThresholds() throws Exception {
         Path photo = photo("pug");
-        Run json = vitfit("predict", "--classifier", multiLabelClassifier.toString(), "--json", photo.toString());
+        CliRun json = CliRun.vitfit("predict", "--classifier", multiLabelClassifier.toString(), "--json", photo.toString());
         assertEquals(0, json.exit(), json.err());
         JsonNode o = JSON.readTree(json.out().strip());
         try (VitClassifier c = VitClassifier.load(multiLabelClassifier)) {
@@ -173,20 +146,20 @@ class ClassifierCliTest {
             assertTrue(o.has("labels"));
             assertEquals(expected, printed);
         }
-        Run text = vitfit("predict", "--classifier", multiLabelClassifier.toString(), photo.toString());
+        CliRun text = CliRun.vitfit("predict", "--classifier", multiLabelClassifier.toString(), photo.toString());
         assertTrue(text.out().contains("  labels: "), text.out());
     }
 
     @Test
     void predictNeedsExactlyOneOfModelAndClassifier() throws IOException {
         String image = photo("pug").toString();
-        Run both = vitfit("predict", "--model", model.toString(), "--classifier", classifier.toString(), image);
+        CliRun both = CliRun.vitfit("predict", "--model", model.toString(), "--classifier", classifier.toString(), image);
         assertEquals(2, both.exit());
         assertTrue(both.err().contains("mutually exclusive"), both.err());
-        Run neither = vitfit("predict", image);
+        CliRun neither = CliRun.vitfit("predict", image);
         assertEquals(2, neither.exit());
         assertTrue(neither.err().contains("--model") && neither.err().contains("--classifier"), neither.err());
-        Run notAClassifier = vitfit("predict", "--classifier", model.resolve("vitfit-model.json").toString(), image);
+        CliRun notAClassifier = CliRun.vitfit("predict", "--classifier", model.resolve("vitfit-model.json").toString(), image);
         assertEquals(1, notAClassifier.exit());
         assertTrue(notAClassifier.err().contains("neither a .vitfit file nor an ONNX model"), notAClassifier.err());
     }
@@ -237,15 +210,15 @@ class ClassifierCliTest {
     void theExampleProjectBuildsAndClassifiesWithOnlyTheRuntime() throws Exception {
         Path work = Files.createDirectories(tmp.resolve("example-build"));
         Path runtimeJar = runtimeJar(work);
-        String mvnw = root().resolve("mvnw").toString();
+        String mvnw = CliRun.root().resolve("mvnw").toString();
         String installPlugin = "org.apache.maven.plugins:maven-install-plugin:3.1.3:install-file";
-        run(work, List.of(mvnw, "-q", "-B", installPlugin, "-Dfile=" + root().resolve("pom.xml"),
-                "-DpomFile=" + root().resolve("pom.xml")));
+        run(work, List.of(mvnw, "-q", "-B", installPlugin, "-Dfile=" + CliRun.root().resolve("pom.xml"),
+                "-DpomFile=" + CliRun.root().resolve("pom.xml")));
         run(work, List.of(mvnw, "-q", "-B", installPlugin, "-Dfile=" + runtimeJar,
-                "-DpomFile=" + root().resolve("runtime/pom.xml")));
+                "-DpomFile=" + CliRun.root().resolve("runtime/pom.xml")));
 
         Path project = work.resolve("classify-image");
-        Path source = root().resolve("examples/classify-image");
+        Path source = CliRun.root().resolve("examples/classify-image");
         try (Stream<Path> files = Files.walk(source)) {
             for (Path p : files.filter(f -> !source.relativize(f).startsWith("target")).toList()) {
                 Path to = project.resolve(source.relativize(p).toString());

@@ -5,12 +5,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,38 +23,11 @@ class ConvertPredictCliTest {
     @TempDir
     Path tmp;
 
-    private static Path root() {
-        return Path.of(System.getProperty("vitfit.root", "..")).toAbsolutePath().normalize();
-    }
-
-    private static Path shared() {
-        return Path.of(System.getProperty("vitfit.shared", "../shared")).toAbsolutePath().normalize();
-    }
-
-    private record Run(int exit, String out, String err) {
-    }
-
-    private static Run vitfit(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = VitfitCli.commandLine().execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
-
     @Test
     void convertThenPredictNamesEverySampleLikeTimm() throws IOException {
-        Path modelDir = root().resolve("models/vit-tiny-patch16-224-augreg");
+        Path modelDir = CliRun.root().resolve("models/vit-tiny-patch16-224-augreg");
         Path out = tmp.resolve("vit-tiny");
-        Run convert = vitfit("convert", modelDir.toString(), "--output", out.toString());
+        CliRun convert = CliRun.vitfit("convert", modelDir.toString(), "--output", out.toString());
         assertEquals(0, convert.exit(), convert.err());
         assertTrue(convert.out().contains("embedding dim 192"), convert.out());
 
@@ -67,11 +37,11 @@ class ConvertPredictCliTest {
         }
         List<String> args = new ArrayList<>(List.of("predict", "--model", out.toString(), "--json"));
         samples.forEach(p -> args.add(p.toString()));
-        Run predict = vitfit(args.toArray(String[]::new));
+        CliRun predict = CliRun.vitfit(args.toArray(String[]::new));
         assertEquals(0, predict.exit(), predict.err());
 
         List<String> classes = Files.readAllLines(modelDir.resolve("imagenet_classes.txt"));
-        byte[] raw = Files.readAllBytes(shared().resolve("fixtures/timm-golden/imagenet_samples/logits.f32"));
+        byte[] raw = Files.readAllBytes(CliRun.shared().resolve("fixtures/timm-golden/imagenet_samples/logits.f32"));
         float[] logits = new float[raw.length / 4];
         ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(logits);
 
@@ -97,22 +67,22 @@ class ConvertPredictCliTest {
 
     @Test
     void predictWithoutHeadExplainsWhatToDo() throws IOException {
-        Path tinyVit = shared().resolve("fixtures/hf-golden/vit");
+        Path tinyVit = CliRun.shared().resolve("fixtures/hf-golden/vit");
         Path out = tmp.resolve("hf-vit");
-        Run convert = vitfit("convert", tinyVit.toString(), "--output", out.toString(),
+        CliRun convert = CliRun.vitfit("convert", tinyVit.toString(), "--output", out.toString(),
                 "--preprocessor-config", tinyVit.resolve("processor_slow/preprocessor_config.json").toString());
         assertEquals(0, convert.exit(), convert.err());
-        Run predict = vitfit("predict", "--model", out.toString(), shared().resolve("fixtures/hf-golden/images/img0.png").toString());
+        CliRun predict = CliRun.vitfit("predict", "--model", out.toString(), CliRun.shared().resolve("fixtures/hf-golden/images/img0.png").toString());
         assertEquals(1, predict.exit());
         assertTrue(predict.err().contains("no classification head"), predict.err());
     }
 
     @Test
     void convertRefusesBadArguments() {
-        Run r = vitfit("convert", "--output", tmp.resolve("x").toString());
+        CliRun r = CliRun.vitfit("convert", "--output", tmp.resolve("x").toString());
         assertEquals(1, r.exit());
         assertTrue(r.err().contains("CHECKPOINT_DIR or --hub"), r.err());
-        Run missing = vitfit("convert", tmp.resolve("nope").toString(), "--output", tmp.resolve("y").toString());
+        CliRun missing = CliRun.vitfit("convert", tmp.resolve("nope").toString(), "--output", tmp.resolve("y").toString());
         assertEquals(1, missing.exit());
         assertTrue(missing.err().contains("does not exist"), missing.err());
     }

@@ -5,10 +5,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vitfit.cache.EmbeddingCache;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
@@ -24,30 +21,11 @@ class ExtractCommandTest {
 
     static Path model;
 
-    private record Run(int exit, String out, String err) {
-    }
-
-    private static Run vitfit(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = VitfitCli.commandLine().execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
-
     @BeforeAll
     static void convert() {
         Path root = Path.of(System.getProperty("vitfit.root", "..")).toAbsolutePath().normalize();
         model = tmp.resolve("vit-tiny");
-        Run r = vitfit("convert", root.resolve("models/vit-tiny-patch16-224-augreg").toString(), "--output",
+        CliRun r = CliRun.vitfit("convert", root.resolve("models/vit-tiny-patch16-224-augreg").toString(), "--output",
                 model.toString());
         assertEquals(0, r.exit(), r.err());
     }
@@ -68,7 +46,7 @@ class ExtractCommandTest {
     void extractPrintsDeviceProgressAndSummaryAndStrictFailsOnBadImages() throws IOException {
         Path in = images();
         Path cache = tmp.resolve("cache");
-        Run r = vitfit("extract", "--model", model.toString(), "--input", in.toString(), "--output", cache.toString(),
+        CliRun r = CliRun.vitfit("extract", "--model", model.toString(), "--input", in.toString(), "--output", cache.toString(),
                 "--batch-size", "2", "--threads", "2", "--dtype", "f16");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.err().contains("extracting 4 images, running on cpu (ONNX Runtime"), r.err());
@@ -81,13 +59,13 @@ class ExtractCommandTest {
             assertEquals("f16", c.header().dtype());
         }
 
-        Run strict = vitfit("extract", "--model", model.toString(), "--input", in.toString(), "--output",
+        CliRun strict = CliRun.vitfit("extract", "--model", model.toString(), "--input", in.toString(), "--output",
                 cache.toString(), "--strict");
         assertEquals(2, strict.exit(), strict.out() + strict.err());
         assertTrue(strict.out().contains("skipped 3 unchanged"), strict.out());
         assertTrue(strict.err().contains("1 images could not be embedded and --strict was given"), strict.err());
 
-        Run clean = vitfit("extract", "--model", model.toString(), "--input", in.toString(), "--output",
+        CliRun clean = CliRun.vitfit("extract", "--model", model.toString(), "--input", in.toString(), "--output",
                 cache.toString(), "--strict", "--exclude", "notes.*");
         assertEquals(0, clean.exit(), clean.err());
     }
@@ -95,16 +73,16 @@ class ExtractCommandTest {
     @Test
     void missingInputAndMismatchedDtypeAreClearErrors() throws IOException {
         Path missing = tmp.resolve("no-such-folder");
-        Run r = vitfit("extract", "--model", model.toString(), "--input", missing.toString(), "--output",
+        CliRun r = CliRun.vitfit("extract", "--model", model.toString(), "--input", missing.toString(), "--output",
                 tmp.resolve("c2").toString());
         assertEquals(1, r.exit());
         assertTrue(r.err().contains("error: input " + missing + " does not exist"), r.err());
 
         Path in = images();
         Path cache = tmp.resolve("c3");
-        assertEquals(0, vitfit("extract", "--model", model.toString(), "--input", in.toString(), "--output",
+        assertEquals(0, CliRun.vitfit("extract", "--model", model.toString(), "--input", in.toString(), "--output",
                 cache.toString()).exit());
-        Run f16 = vitfit("extract", "--model", model.toString(), "--input", in.toString(), "--output",
+        CliRun f16 = CliRun.vitfit("extract", "--model", model.toString(), "--input", in.toString(), "--output",
                 cache.toString(), "--dtype", "f16");
         assertEquals(1, f16.exit());
         assertTrue(f16.err().contains("vectors stored as f32 in the cache, f16 asked for now"), f16.err());

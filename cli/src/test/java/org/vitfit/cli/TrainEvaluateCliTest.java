@@ -10,9 +10,6 @@ import org.vitfit.extract.ExtractListener;
 import org.vitfit.extract.ExtractOptions;
 import org.vitfit.extract.Extractor;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -28,25 +25,6 @@ class TrainEvaluateCliTest {
     static Path tmp;
     static Path cache;
 
-    private record Run(int exit, String out, String err) {
-    }
-
-    private static Run vitfit(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = VitfitCli.commandLine().execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
-
     @BeforeAll
     static void extractFourBreeds() throws Exception {
         Path root = Path.of(System.getProperty("vitfit.root", "..")).toAbsolutePath().normalize();
@@ -61,7 +39,7 @@ class TrainEvaluateCliTest {
     @Test
     void trainWritesTheHeadAndEvaluatePrintsMetrics() throws Exception {
         Path head = tmp.resolve("head");
-        Run train = vitfit("train", "--cache", cache.toString(), "--head", "mlp", "--hidden", "64", "--epochs", "30",
+        CliRun train = CliRun.vitfit("train", "--cache", cache.toString(), "--head", "mlp", "--hidden", "64", "--epochs", "30",
                 "--fractions", "0.5,0.2,0.3", "--seed", "3", "--output", head.toString());
         assertEquals(0, train.exit(), train.err());
         assertTrue(train.out().contains("mlp multiclass head, 4 classes, 192-dim embeddings"), train.out());
@@ -76,7 +54,7 @@ class TrainEvaluateCliTest {
         assertTrue(trained.get("test").get("accuracy").asDouble() > 0.7, trained.toString());
 
         Path eval = tmp.resolve("eval");
-        Run evaluate = vitfit("evaluate", "--head", head.toString(), "--cache", cache.toString(), "--split", "all",
+        CliRun evaluate = CliRun.vitfit("evaluate", "--head", head.toString(), "--cache", cache.toString(), "--split", "all",
                 "--output", eval.toString());
         assertEquals(0, evaluate.exit(), evaluate.err());
         assertTrue(evaluate.out().contains("all: accuracy"), evaluate.out());
@@ -84,24 +62,24 @@ class TrainEvaluateCliTest {
         assertEquals(40, all.get("all").get("examples").asInt());
         assertTrue(Files.isRegularFile(eval.resolve("confusion_matrix.png")));
 
-        Run again = vitfit("train", "--cache", cache.toString(), "--output", head.toString());
+        CliRun again = CliRun.vitfit("train", "--cache", cache.toString(), "--output", head.toString());
         assertEquals(1, again.exit());
         assertTrue(again.err().contains("already exists"), again.err());
 
-        Run noSplit = vitfit("evaluate", "--head", head.toString(), "--cache", cache.toString(), "--split", "test");
+        CliRun noSplit = CliRun.vitfit("evaluate", "--head", head.toString(), "--cache", cache.toString(), "--split", "test");
         assertEquals(1, noSplit.exit());
         assertTrue(noSplit.err().contains("has no split column; use --split all"), noSplit.err());
     }
 
     @Test
     void badOptionsAndMissingCachesAreReported() {
-        Run badHead = vitfit("train", "--cache", cache.toString(), "--head", "forest", "--output",
+        CliRun badHead = CliRun.vitfit("train", "--cache", cache.toString(), "--head", "forest", "--output",
                 tmp.resolve("x").toString());
         assertEquals(1, badHead.exit());
         assertTrue(badHead.err().contains("unknown head kind 'forest'; expected linear or mlp"), badHead.err());
         assertFalse(Files.exists(tmp.resolve("x")));
 
-        Run missing = vitfit("evaluate", "--head", tmp.resolve("nothing").toString(), "--cache", cache.toString());
+        CliRun missing = CliRun.vitfit("evaluate", "--head", tmp.resolve("nothing").toString(), "--cache", cache.toString());
         assertEquals(1, missing.exit());
         assertTrue(missing.err().contains("not a vitfit head directory"), missing.err());
     }
