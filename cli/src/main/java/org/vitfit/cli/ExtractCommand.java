@@ -19,13 +19,13 @@ import java.util.concurrent.Callable;
         description = {
                 "Embed every image of a folder or manifest with a converted model into an on-disk cache.",
                 "",
-                "Input: an ImageFolder tree (one subfolder per class, the folder name is the label), a plain "
-                        + "folder of unlabelled images (both searched recursively), or a CSV / JSONL manifest with "
-                        + "path, labels (CSV: |-separated) and optional split; manifest paths are relative to it.",
+                "Input: an ImageFolder tree (one subfolder per class, the folder name is the label), a plain folder",
+                "of unlabelled images (both searched recursively), or a CSV / JSONL manifest with path, labels",
+                "(CSV: |-separated) and optional split; manifest paths are relative to it.",
                 "",
-                "Re-running is incremental: unchanged images are skipped, new and changed ones embedded, removed "
-                        + "ones marked deleted. Interrupted runs (even kill -9) resume where they stopped. Images "
-                        + "that cannot be decoded are listed in <output>/errors.jsonl and the run goes on.",
+                "Re-running is incremental: unchanged images are skipped, new and changed ones embedded, removed",
+                "ones marked deleted. Interrupted runs (even kill -9) resume where they stopped. Images that cannot",
+                "be decoded are listed in <output>/errors.jsonl and the run goes on.",
                 "",
                 "Exit status: 0 done; 1 error; 2 some images failed and --strict was given.",
                 "",

@@ -40,40 +40,40 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "DIR", description = "Model directory to create.")
     Path output;
 
-    @Option(names = "--epochs", defaultValue = "5", description = "Epochs (default ${DEFAULT-VALUE}).")
+    @Option(names = "--epochs", paramLabel = "N", defaultValue = "5", description = "Epochs (default ${DEFAULT-VALUE}).")
     int epochs;
 
-    @Option(names = "--batch-size", defaultValue = "32", description = "Images per step (default ${DEFAULT-VALUE}).")
+    @Option(names = "--batch-size", paramLabel = "N", defaultValue = "32", description = "Images per step (default ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--lr-backbone", defaultValue = "3e-5", description = "Peak backbone learning rate (default ${DEFAULT-VALUE}).")
+    @Option(names = "--lr-backbone", paramLabel = "X", defaultValue = "3e-5", description = "Peak backbone learning rate (default ${DEFAULT-VALUE}).")
     double lrBackbone;
 
-    @Option(names = "--lr-head", defaultValue = "3e-4", description = "Peak classifier learning rate (default ${DEFAULT-VALUE}).")
+    @Option(names = "--lr-head", paramLabel = "X", defaultValue = "3e-4", description = "Peak classifier learning rate (default ${DEFAULT-VALUE}).")
     double lrHead;
 
-    @Option(names = "--weight-decay", defaultValue = "0.05",
+    @Option(names = "--weight-decay", paramLabel = "X", defaultValue = "0.05",
             description = "AdamW decoupled weight decay on weight matrices (default ${DEFAULT-VALUE}).")
     double weightDecay;
 
-    @Option(names = "--warmup", defaultValue = "0.1", description = "Share of steps spent warming up (default ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", paramLabel = "FRACTION", defaultValue = "0.1", description = "Share of steps spent warming up (default ${DEFAULT-VALUE}).")
     double warmup;
 
-    @Option(names = "--schedule", defaultValue = "cosine", description = "cosine or one-cycle (default ${DEFAULT-VALUE}).")
+    @Option(names = "--schedule", paramLabel = "NAME", defaultValue = "cosine", description = "cosine or one-cycle (default ${DEFAULT-VALUE}).")
     String schedule;
 
-    @Option(names = "--clip", defaultValue = "1.0",
+    @Option(names = "--clip", paramLabel = "NORM", defaultValue = "1.0",
             description = "Global gradient-norm clipping threshold; 0 disables (default ${DEFAULT-VALUE}).")
     double clip;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed for splits, order and augmentation (default ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "42", description = "Seed for splits, order and augmentation (default ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--patience", defaultValue = "3",
+    @Option(names = "--patience", paramLabel = "N", defaultValue = "3",
             description = "Stop after this many epochs without a better validation loss; 0 never (default ${DEFAULT-VALUE}).")
     int patience;
 
-    @Option(names = "--val-fraction", defaultValue = "0.1",
+    @Option(names = "--val-fraction", paramLabel = "FRACTION", defaultValue = "0.1",
             description = "Share of train held out for validation when the input has no val split (default ${DEFAULT-VALUE}).")
     double valFraction;
 
@@ -83,10 +83,10 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--multilabel", description = "Several labels per image: sigmoid binary cross-entropy.")
     boolean multiLabel;
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda[:N] (needs the -Pgpu build; default ${DEFAULT-VALUE}).")
+    @Option(names = "--device", paramLabel = "cpu|cuda[:N]", defaultValue = "cpu", description = "Where to run; cuda needs the -Pgpu build (default ${DEFAULT-VALUE}).")
     String device;
 
-    @Option(names = "--threads", defaultValue = "0", description = "ONNX Runtime threads; 0 lets it choose.")
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "ONNX Runtime threads; 0 lets it choose.")
     int threads;
 
     @Option(names = "--overwrite", description = "Replace --output if it exists.")

@@ -23,8 +23,10 @@ import java.util.concurrent.Callable;
 
 @Command(name = "predict",
         description = {
-                "Classify images with an exported classifier (--classifier, from 'vitfit export') or with a",
-                "converted model's own classification head (--model, e.g. ImageNet).",
+                "Classify images with an exported classifier or with a converted model's own head.",
+                "",
+                "--classifier takes the one-file classifier from 'vitfit export'; --model takes a directory from",
+                "'vitfit convert' whose checkpoint has a classification head (e.g. ImageNet).",
                 "",
                 "Examples:",
                 "  vitfit predict --classifier target/pets.vitfit photo.jpg",

@@ -15,15 +15,16 @@ import picocli.CommandLine.Command;
         },
         subcommands = {
                 CommandLine.HelpCommand.class,
-                TrainCommand.class,
-                EvaluateCommand.class,
+                // In the order of the typical flow, so the command list reads as the steps.
                 ConvertCommand.class,
                 ExtractCommand.class,
-                ParquetCommand.class,
-                PredictCommand.class,
+                TrainCommand.class,
+                EvaluateCommand.class,
                 ExportCommand.class,
+                PredictCommand.class,
                 ServeCommand.class,
                 FinetuneCommand.class,
+                ParquetCommand.class,
         })
 public final class VitfitCli implements Runnable {
 
