@@ -54,7 +54,9 @@ public final class VitfitSpark {
      * records the model identity, and {@link #writeParquet} copies it into the Parquet footers.
      */
     public static Dataset<Row> embed(Dataset<Row> images, Path modelDir, EmbedOptions options) throws IOException {
-        Path dir = modelDir.toAbsolutePath().normalize();
+        // A relative directory stays relative in what the executors get: with --archives each container unpacks
+        // the model into its own working directory, which is not the driver's.
+        Path dir = modelDir.normalize();
         ModelDescriptor descriptor = ModelDescriptor.read(dir);
         String sha = descriptor.onnxSha256() != null ? descriptor.onnxSha256()
                 : Hashing.sha256(dir.resolve(ModelDescriptor.ONNX_FILE_NAME));
@@ -101,7 +103,7 @@ public final class VitfitSpark {
         Dataset<Row> embedded = images.mapPartitions(fn, Encoders.row(schema));
         Metadata identity = new MetadataBuilder()
                 .putString(ParquetMetadataKeys.MODEL_SHA256, sha)
-                .putString(ParquetMetadataKeys.MODEL_SOURCE, descriptor.source() == null ? dir.toString()
+                .putString(ParquetMetadataKeys.MODEL_SOURCE, descriptor.source() == null ? dir.toAbsolutePath().toString()
                         : descriptor.source())
                 .putString(ParquetMetadataKeys.PREPROCESSING, json(descriptor.preprocessing()))
                 .putLong(ParquetMetadataKeys.DIMENSION, descriptor.embeddingDim())
