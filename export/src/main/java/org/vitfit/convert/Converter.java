@@ -1,6 +1,7 @@
 package org.vitfit.convert;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
 import org.vitfit.convert.safetensors.Checkpoint;
 import org.vitfit.preprocess.PreprocessRecipe;
 import org.vitfit.runtime.Hashing;
@@ -30,7 +31,7 @@ import java.util.stream.Stream;
 public final class Converter {
 
     /** Protobuf cannot serialise a message over 2 GiB; leave headroom for the graph itself. */
-    private static final long MAX_INITIALIZER_BYTES = 1_900_000_000L;
+    private static final long MAX_MODEL_BYTES = 1_900_000_000L;
 
     private Converter() {
     }
@@ -151,8 +152,16 @@ public final class Converter {
 
     private static ModelDescriptor writeAtomically(ModelProto model, ModelDescriptor descriptor, Path out)
             throws IOException {
-        long bytes = model.getSerializedSize();
-        if (bytes > MAX_INITIALIZER_BYTES) {
+        // Summed as long first: getSerializedSize() is an int and wraps negative past 2 GiB (ViT-H in fp32),
+        // which would slip past the check and fail later inside protobuf with no useful message.
+        long bytes = 0;
+        for (TensorProto t : model.getGraph().getInitializerList()) {
+            bytes += t.getRawData().size();
+        }
+        if (bytes <= MAX_MODEL_BYTES) {
+            bytes = model.getSerializedSize();
+        }
+        if (bytes > MAX_MODEL_BYTES) {
             throw new ConversionException("the model needs " + bytes + " bytes, over ONNX's 2 GB single-file "
                     + "limit; models larger than ViT-L are not supported yet");
         }
@@ -176,7 +185,10 @@ public final class Converter {
         }
     }
 
-    /** Renames {@code tmp} to {@code out}, moving an existing {@code out} aside first so there is never a mix. */
+    /**
+     * Renames {@code tmp} to {@code out}, moving an existing {@code out} aside first so there is never a mix; if the
+     * second rename fails the old directory is moved back, so a failed overwrite keeps the previous model.
+     */
     private static void replace(Path tmp, Path out) throws IOException {
         Path old = null;
         if (Files.exists(out)) {
@@ -184,9 +196,20 @@ public final class Converter {
             Files.move(out, old, StandardCopyOption.ATOMIC_MOVE);
         }
         try {
-            Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(tmp, out);
+            try {
+                Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, out);
+            }
+        } catch (IOException | RuntimeException e) {
+            if (old != null) {
+                try {
+                    Files.move(old, out, StandardCopyOption.ATOMIC_MOVE);
+                } catch (IOException restore) {
+                    e.addSuppressed(new IOException("the previous " + out + " is left at " + old, restore));
+                }
+            }
+            throw e;
         }
         if (old != null) {
             deleteTree(old);
