@@ -332,6 +332,11 @@ public final class HubClient {
                 }
                 transferWithRetries(repo, file, meta, incomplete);
                 verify(repo, file, meta, incomplete);
+                // A blob is trusted without re-checking once it has its final name, so its bytes must be on disk
+                // before the rename: otherwise a crash can leave a complete-looking but empty or torn blob.
+                try (FileChannel ch = FileChannel.open(incomplete, StandardOpenOption.WRITE)) {
+                    ch.force(true);
+                }
                 try {
                     Files.move(incomplete, blob, StandardCopyOption.ATOMIC_MOVE);
                 } catch (AtomicMoveNotSupportedException e) {
