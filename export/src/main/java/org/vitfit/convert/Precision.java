@@ -16,8 +16,10 @@ public enum Precision {
      */
     FP16,
     /**
-     * For CPU: every linear layer's weight quantised to int8 per output channel (symmetric), its input quantised to
-     * uint8 per tensor at run time (dynamic quantisation). See {@link LinearEmitter#INT8_DYNAMIC}.
+     * For CPU: the weights of the qkv, attention-projection, fc1 and classification-head linear layers quantised to
+     * int8 per output channel (symmetric), their inputs quantised to uint8 per tensor at run time (dynamic
+     * quantisation). fc2 stays float32, as do the patch embedding and norms: see
+     * {@link LinearEmitter#INT8_DYNAMIC} and {@link LinearEmitter#forActivationInput()}.
      */
     INT8;
 

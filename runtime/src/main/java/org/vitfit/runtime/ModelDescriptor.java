@@ -36,7 +36,7 @@ import java.util.List;
  * @param labels         class names for {@code logits}, or null when the checkpoint has no head
  * @param weightsSha256  sha256 of the checkpoint's weight file(s), in shard order
  * @param onnxSha256     sha256 of {@code model.onnx}; the identity the embedding cache checks
- * @param precision      {@code fp32}, later {@code fp16} / {@code int8}
+ * @param precision      {@code fp32}, {@code fp16} or {@code int8} (inputs and outputs are float32 in all three)
  * @param toolVersion    vitfit version that wrote the model
  * @param preprocessing  the preprocessing recipe
  */
