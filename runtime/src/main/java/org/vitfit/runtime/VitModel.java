@@ -100,7 +100,8 @@ public final class VitModel implements AutoCloseable {
         try {
             opened.close();
         } catch (OrtException e) {
-            throw new IOException(e);
+            throw new IOException("cannot release the ONNX Runtime session of " + descriptor.source() + ": "
+                    + e.getMessage(), e);
         }
     }
 }
