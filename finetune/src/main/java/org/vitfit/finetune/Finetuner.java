@@ -49,7 +49,10 @@ import java.util.stream.IntStream;
  * directory (backbone + the fine-tuned classifier as {@code logits}) written with the best epoch's weights.
  *
  * <p>The checkpoint lives in {@code <output>.finetune-state/}: {@code state.json} (settings fingerprint, epoch,
- * step, history, best epoch), {@code current.bin} (parameters and AdamW moments) and {@code best.bin}.
+ * step, history, best epoch, and the names of the two weight files), {@code current-E.bin} (parameters and AdamW
+ * moments after epoch E) and {@code best-E.bin} (parameters of the best epoch E). The weight files carry their epoch
+ * in the name and {@code state.json} is replaced last, so a crash at any point leaves a state.json whose files
+ * match it; files it no longer names are deleted afterwards.
  * Re-running the same command after a crash continues after the last completed epoch and gives the same
  * result as an uninterrupted run (data order and augmentation are seeded per epoch).
  */
@@ -140,7 +143,7 @@ public final class Finetuner {
                 throw new IllegalArgumentException(stateDir + " holds a run with other settings, model or data; "
                         + "delete it to start over or re-run with the same settings to resume");
             }
-            Map<String, float[]> all = StateFiles.read(stateDir.resolve("current.bin"), fullOrder, sizes);
+            Map<String, float[]> all = StateFiles.read(stateDir.resolve(s.path("current").asText()), fullOrder, sizes);
             Map<String, float[]> values = new LinkedHashMap<>();
             moments = new LinkedHashMap<>();
             for (String k : stateOrder) {
@@ -209,11 +212,12 @@ public final class Finetuner {
                 if (rec.valLoss() < bestValLoss) {
                     bestValLoss = rec.valLoss();
                     bestEpoch = rec.epoch();
-                    StateFiles.write(stateDir.resolve("best.bin"), stateOrder, current);
+                    StateFiles.write(stateDir.resolve(bestFile(bestEpoch)), stateOrder, current);
                 }
                 current.putAll(session.momentValues());
-                StateFiles.write(stateDir.resolve("current.bin"), fullOrder, current);
+                StateFiles.write(stateDir.resolve(currentFile(rec.epoch())), fullOrder, current);
                 writeState(stateJson, fingerprint, rec.epoch(), session.steps(), bestEpoch, bestValLoss, history);
+                deleteUnreferenced(stateDir, currentFile(rec.epoch()), bestFile(bestEpoch));
                 stoppedEarly = stoppedEarly(history, bestEpoch, o);
                 if (stoppedEarly) {
                     log.printf("stopping early: no better validation loss for %d epochs%n", o.patience());
@@ -222,7 +226,7 @@ public final class Finetuner {
             if (!stoppedEarly && history.size() < o.epochs()) {
                 return new Result(null, history, bestEpoch, null, device, false, train.size(), val.size(), test.size());
             }
-            best = initial.withValues(StateFiles.read(stateDir.resolve("best.bin"), stateOrder, sizes));
+            best = initial.withValues(StateFiles.read(stateDir.resolve(bestFile(bestEpoch)), stateOrder, sizes));
         }
 
         Double testScore = null;
@@ -477,6 +481,28 @@ public final class Finetuner {
         h.save(dir);
     }
 
+    /** Parameters and AdamW moments after {@code epoch} (1-based). */
+    static String currentFile(int epoch) {
+        return "current-" + epoch + ".bin";
+    }
+
+    /** Parameters of the best epoch so far. */
+    static String bestFile(int epoch) {
+        return "best-" + epoch + ".bin";
+    }
+
+    /** Removes the weight files of earlier epochs, once the new state.json no longer names them. */
+    private static void deleteUnreferenced(Path stateDir, String current, String best) throws IOException {
+        try (var files = Files.list(stateDir)) {
+            for (Path f : files.toList()) {
+                String name = f.getFileName().toString();
+                if (name.endsWith(".bin") && !name.equals(current) && !name.equals(best)) {
+                    Files.delete(f);
+                }
+            }
+        }
+    }
+
     private static void writeState(Path file, String fingerprint, int epochsDone, long steps, int bestEpoch,
                                    double bestValLoss, List<EpochRecord> history) throws IOException {
         ObjectNode s = JSON.createObjectNode();
@@ -485,6 +511,8 @@ public final class Finetuner {
         s.put("steps", steps);
         s.put("bestEpoch", bestEpoch);
         s.put("bestValLoss", bestValLoss);
+        s.put("current", currentFile(epochsDone));
+        s.put("best", bestFile(bestEpoch));
         ArrayNode h = s.putArray("history");
         history.forEach(e -> h.add(JSON.valueToTree(e)));
         StateFiles.writeString(file, JSON.writeValueAsString(s));

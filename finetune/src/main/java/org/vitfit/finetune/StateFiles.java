@@ -15,8 +15,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Named float tensors in one raw little-endian file, in a given order; written to a temporary file, synced
- * and renamed, so a crash leaves either the old file or the new one.
+ * Named float tensors in one raw little-endian file, in a given order; written to a temporary file, synced,
+ * renamed and the directory synced, so a crash leaves either the old file or the new one.
  */
 final class StateFiles {
 
@@ -81,6 +81,16 @@ final class StateFiles {
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {
             Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+        }
+        // The rename is only durable once the directory entry is on disk; the caller deletes older files next.
+        FileChannel dir;
+        try {
+            dir = FileChannel.open(file.toAbsolutePath().getParent(), StandardOpenOption.READ);
+        } catch (IOException e) {
+            return; // a platform that cannot open a directory (Windows) has no directory fsync either
+        }
+        try (dir) {
+            dir.force(true);
         }
     }
 }

@@ -86,6 +86,11 @@ class FinetunerTest {
         assertEquals(full.history(), withSameSeconds(rest.history(), full.history()));
         assertEquals(full.model().weightsSha256(), rest.model().weightsSha256(), "same weights after resuming");
         assertEquals(full.bestEpoch(), rest.bestEpoch());
+        // the checkpoint keeps only the weight files its state.json names
+        try (var files = Files.list(straight.resolveSibling("straight.finetune-state"))) {
+            assertEquals(Set.of("state.json", Finetuner.currentFile(3), Finetuner.bestFile(full.bestEpoch())),
+                    files.map(p -> p.getFileName().toString()).collect(java.util.stream.Collectors.toSet()));
+        }
 
         // training on 14 images for 3 epochs lowers their loss
         assertTrue(full.history().get(2).trainLoss() < full.history().get(0).trainLoss(), full.history().toString());
@@ -130,7 +135,7 @@ class FinetunerTest {
                         "head probability " + i + "," + c);
             }
         }
-        Map<String, float[]> kept = StateFiles.read(straight.resolveSibling("straight.finetune-state").resolve("best.bin"),
+        Map<String, float[]> kept = StateFiles.read(straight.resolveSibling("straight.finetune-state").resolve(Finetuner.bestFile(full.bestEpoch())),
                 order(loaded), sizes(loaded));
         TrainableParameters tuned = TrainableParameters.of(loaded.parameters(), zeroHead(loaded)).withValues(kept);
         try (TrainingSession s = new TrainingSession(loaded.parameters().spec(), tuned,
