@@ -64,9 +64,18 @@ public final class HeadTrainer {
         ADAGRAD
     }
 
+    /**
+     * Fewest optimiser steps a linear head takes when no epoch count was given. Adam at lr 1e-3 moves each weight by
+     * about 1e-3 per step, so 20 epochs of batch 1 over a few hundred rows stop far from convergence: on 185 pet
+     * embeddings (37 classes) the top class averaged 9% probability and accuracy was 0.82, against 49% and 0.86
+     * with this floor (217 epochs). Sets of 2,000 or more training rows (CIFAR-10: 40,000) keep the 20 epochs.
+     */
+    static final int LINEAR_MIN_STEPS = 40_000;
+
     private final HeadKind kind;
     private final boolean multiLabel;
     private final int epochs;
+    private final boolean epochsGiven;
     private final double learningRate;
     private final int minibatchSize;
     private final long seed;
@@ -84,6 +93,7 @@ public final class HeadTrainer {
         this.kind = b.kind;
         this.multiLabel = b.multiLabel;
         this.epochs = b.epochs != null ? b.epochs : (b.kind == HeadKind.LINEAR ? 20 : 100);
+        this.epochsGiven = b.epochs != null;
         this.learningRate = b.learningRate != null ? b.learningRate : (b.kind == HeadKind.LINEAR ? 1e-3 : 1e-3);
         this.minibatchSize = b.minibatchSize != null ? b.minibatchSize : (b.kind == HeadKind.LINEAR ? 1 : 128);
         this.seed = b.seed;
@@ -129,6 +139,7 @@ public final class HeadTrainer {
         long start = System.nanoTime();
         Model<?> model;
         TrainingCurve curve;
+        int epochsRun = epochs;
         if (multiLabel) {
             MultiLabelFactory factory = new MultiLabelFactory();
             MutableDataset<MultiLabel> train = dataset(set, split.train(), norm, weights, factory, "train",
@@ -142,8 +153,9 @@ public final class HeadTrainer {
                 curve = fit.curve();
             } else {
                 int perEpoch = (train.size() + minibatchSize - 1) / minibatchSize;
+                epochsRun = linearEpochs(perEpoch);
                 var trainer = new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(new BinaryCrossEntropy(),
-                        linearOptimiser(), epochs, perEpoch, minibatchSize, seed);
+                        linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed);
                 // Tribuo's BinaryCrossEntropy sums over labels; divide to report the mean per label like the MLP
                 LossLog log = new LossLog(perEpoch, totalWeight(train), 1.0 / train.getOutputIDInfo().size());
                 model = log.run(() -> trainer.train(train, runProvenance));
@@ -162,8 +174,9 @@ public final class HeadTrainer {
                 curve = fit.curve();
             } else {
                 int perEpoch = (train.size() + minibatchSize - 1) / minibatchSize;
+                epochsRun = linearEpochs(perEpoch);
                 var trainer = new org.tribuo.classification.sgd.linear.LinearSGDTrainer(new LogMulticlass(),
-                        linearOptimiser(), epochs, perEpoch, minibatchSize, seed);
+                        linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed);
                 // Tribuo's LogMulticlass reports the log-likelihood; negate to get the cross-entropy loss
                 LossLog log = new LossLog(perEpoch, totalWeight(train), -1.0);
                 model = log.run(() -> trainer.train(train, runProvenance));
@@ -174,7 +187,8 @@ public final class HeadTrainer {
 
         List<String> labels = Head.outputOrder(model);
         Thresholds thresholds = null;
-        HeadMetadata provisional = metadata(set, labels, norm, multiLabel ? Thresholds.fixed(labels.size()) : null, model);
+        HeadMetadata provisional = metadata(set, labels, norm, multiLabel ? Thresholds.fixed(labels.size()) : null, model,
+                epochsRun);
         if (multiLabel) {
             Head untuned = new Head(provisional, model);
             int[] valRows = split.validation();
@@ -188,7 +202,7 @@ public final class HeadTrainer {
             }
             thresholds = Thresholds.tune(thresholdMode, scores, truth, valRows.length, labels.size());
         }
-        Head head = new Head(metadata(set, labels, norm, thresholds, model), model);
+        Head head = new Head(metadata(set, labels, norm, thresholds, model, epochsRun), model);
         EvaluationReport validation = split.validation().length == 0 ? null
                 : HeadEvaluator.evaluate(head, set, split.validation(), "validation");
         EvaluationReport test = split.test().length == 0 ? null
@@ -197,14 +211,27 @@ public final class HeadTrainer {
     }
 
     private HeadMetadata metadata(EmbeddingSet set, List<String> labels, Normalization norm, Thresholds thresholds,
-                                  Model<?> model) {
+                                  Model<?> model, int epochsRun) {
+        Map<String, Object> options = options();
+        options.put("epochs", epochsRun);
         return new HeadMetadata(HeadMetadata.FORMAT, HeadMetadata.FORMAT_VERSION, kind,
                 multiLabel ? HeadTask.MULTILABEL : HeadTask.MULTICLASS, labels, set.dimension(), norm, thresholds,
                 set.modelSha256(), Head.MODEL_FILE, Head.ONNX_FILE, Head.ONNX_INPUT, Head.ONNX_OUTPUT,
-                model.getClass().getName(), OffsetDateTime.now(ZoneOffset.UTC).toString(), toolVersion(), options());
+                model.getClass().getName(), OffsetDateTime.now(ZoneOffset.UTC).toString(), toolVersion(), options);
     }
 
-    /** The options of this trainer, as recorded in {@code head.json}. */
+    /**
+     * Epochs a linear head trains with {@code stepsPerEpoch} mini-batches per epoch: the given count, or by default
+     * 20 raised to reach {@link #LINEAR_MIN_STEPS} steps.
+     */
+    int linearEpochs(int stepsPerEpoch) {
+        if (epochsGiven) {
+            return epochs;
+        }
+        return Math.max(epochs, (LINEAR_MIN_STEPS + stepsPerEpoch - 1) / stepsPerEpoch);
+    }
+
+    /** The options of this trainer as recorded in {@code head.json}, except that there {@code epochs} is the count run. */
     public Map<String, Object> options() {
         Map<String, Object> o = new LinkedHashMap<>();
         o.put("head", kind.jsonName());

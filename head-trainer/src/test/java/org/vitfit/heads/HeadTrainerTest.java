@@ -70,6 +70,18 @@ class HeadTrainerTest {
     }
 
     @Test
+    void defaultLinearEpochsReachTheMinimumStepsButGivenEpochsAreKept() {
+        HeadTrainer defaults = HeadTrainer.builder().head(HeadKind.LINEAR).build();
+        assertEquals(217, defaults.linearEpochs(185));      // 185 rows, batch 1: 40,000 / 185 rounded up
+        assertEquals(20, defaults.linearEpochs(40_000));    // CIFAR-10-sized sets keep the 20 epochs
+        assertEquals(30, HeadTrainer.builder().head(HeadKind.LINEAR).epochs(30).build().linearEpochs(185));
+        // head.json records the epochs actually run
+        TrainingRun run = defaults.train(Synthetic.blobs(3, 20, 4, 1, 1));
+        int rows = run.split().train().length;
+        assertEquals((HeadTrainer.LINEAR_MIN_STEPS + rows - 1) / rows, run.head().metadata().training().get("epochs"));
+    }
+
+    @Test
     void mlpMultiClassBeatsChanceAndStopsEarly(@TempDir Path tmp) throws Exception {
         EmbeddingSet set = Synthetic.blobs(5, 60, 12, 1.2, 12);
         TrainingRun run = HeadTrainer.builder().head(HeadKind.MLP).hiddenSize(64).epochs(200).patience(5)
