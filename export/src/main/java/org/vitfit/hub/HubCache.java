@@ -79,8 +79,12 @@ final class HubCache {
         Path ref = ref(revision);
         Files.createDirectories(ref.getParent());
         Path tmp = Files.createTempFile(ref.getParent(), ".ref", ".tmp");
-        Files.writeString(tmp, commit, StandardCharsets.UTF_8);
-        Files.move(tmp, ref, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        try {
+            Files.writeString(tmp, commit, StandardCharsets.UTF_8);
+            Files.move(tmp, ref, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp); // only still there when the write or the rename failed
+        }
     }
 
     /** Points snapshots/{commit}/{file} at the blob: a relative symlink like huggingface_hub's, else a copy. */
