@@ -13,7 +13,10 @@ import java.util.stream.Stream;
 
 /**
  * Writes a directory all at once: the content goes into a hidden sibling first and is renamed into place only when
- * complete, so a crash or a failed step leaves either the old directory or the new one, never a half-written one.
+ * complete, so a failed step or a crashed process never leaves a half-written directory under the target name.
+ * Limits: replacing an existing directory takes two renames (old one aside, new one in), so a crash between them
+ * leaves no target, the old content in {@code .NAME.old-*} and the new in {@code .NAME.tmp-*}; and nothing is
+ * fsynced, so after a power loss the renamed files may be empty.
  */
 public final class AtomicDirectory {
 
