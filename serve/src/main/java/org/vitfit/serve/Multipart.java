@@ -100,7 +100,8 @@ final class Multipart {
 
     /** A parameter of a header value such as {@code form-data; name="image"; filename="cat.jpg"}. */
     private static String parameter(String headerValue, String param) {
-        for (String p : headerValue.split(";")) {
+        // Split at semicolons outside quotes: browsers send a file name such as "a;b.jpg" as it is, quoted.
+        for (String p : headerValue.split(";(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)")) {
             String t = p.trim();
             int eq = t.indexOf('=');
             if (eq > 0 && t.substring(0, eq).trim().equalsIgnoreCase(param)) {
