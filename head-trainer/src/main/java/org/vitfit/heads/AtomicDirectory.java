@@ -1,12 +1,14 @@
 package org.vitfit.heads;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.Comparator;
 import java.util.UUID;
 import java.util.stream.Stream;
@@ -15,8 +17,9 @@ import java.util.stream.Stream;
  * Writes a directory all at once: the content goes into a hidden sibling first and is renamed into place only when
  * complete, so a failed step or a crashed process never leaves a half-written directory under the target name.
  * Limits: replacing an existing directory takes two renames (old one aside, new one in), so a crash between them
- * leaves no target, the old content in {@code .NAME.old-*} and the new in {@code .NAME.tmp-*}; and nothing is
- * fsynced, so after a power loss the renamed files may be empty.
+ * leaves no target, the old content in {@code .NAME.old-*} and the new in {@code .NAME.tmp-*}. The files and the
+ * temporary directory are fsynced before the rename and the parent after it, so a power loss cannot leave empty
+ * files under the target name.
  */
 public final class AtomicDirectory {
 
@@ -55,6 +58,7 @@ public final class AtomicDirectory {
         Files.createDirectory(tmp);
         try {
             writer.write(tmp);
+            fsyncTree(tmp);
         } catch (IOException | RuntimeException | Error e) {
             deleteRecursively(tmp);
             throw e;
@@ -73,8 +77,32 @@ public final class AtomicDirectory {
             deleteRecursively(tmp);
             throw e;
         }
+        fsyncDirectory(parent);
         if (old != null) {
             deleteRecursively(old);
+        }
+    }
+
+    private static void fsyncTree(Path dir) throws IOException {
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                if (Files.isRegularFile(p)) {
+                    try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+                        ch.force(true);
+                    }
+                } else {
+                    fsyncDirectory(p);
+                }
+            }
+        }
+    }
+
+    /** Makes a rename or a new entry durable; some file systems cannot open a directory, which is then skipped. */
+    private static void fsyncDirectory(Path dir) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException e) {
+            // Not every platform lets a directory be opened for fsync; the rename itself is still atomic.
         }
     }
 
