@@ -99,6 +99,15 @@ public final class ClassifierServer implements AutoCloseable {
     /** After refusing an oversized body, read and discard at most this much so the client can see the answer. */
     private static final long DRAIN_LIMIT = 64L << 20;
 
+    static {
+        // The JDK server waits forever for a request by default, so a few slow senders could hold every worker;
+        // bound the time to receive one request unless the operator chose a value. Must run before the first
+        // HttpServer is created, when the JDK reads its configuration.
+        if (System.getProperty("sun.net.httpserver.maxReqTime") == null) {
+            System.setProperty("sun.net.httpserver.maxReqTime", "60");
+        }
+    }
+
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Map<String, String> STATIC = Map.of(
             "/", "index.html", "/index.html", "index.html", "/app.js", "app.js", "/style.css", "style.css");
@@ -197,7 +206,9 @@ public final class ClassifierServer implements AutoCloseable {
                 status = sendError(ex, e.status, e.code, e.getMessage());
             } catch (RuntimeException | IOException e) {
                 System.err.println("vitfit serve: " + method + " " + path + " failed: " + e);
-                status = sendError(ex, 500, "internal_error", "the server failed on this request: " + e.getMessage());
+                // The detail (paths, library messages) goes to the server's log, not to a possibly remote client.
+                status = sendError(ex, 500, "internal_error",
+                        "the server failed on this request; the server log has the details");
             }
         } catch (IOException e) {
             // The client went away while we answered; nothing left to tell it.
