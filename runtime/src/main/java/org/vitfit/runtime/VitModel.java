@@ -64,7 +64,12 @@ public final class VitModel implements AutoCloseable {
         int h = descriptor.imageHeight();
         int w = descriptor.imageWidth();
         int per = 3 * h * w;
-        FloatBuffer batch = ByteBuffer.allocateDirect(images.size() * per * Float.BYTES)
+        long bytes = (long) images.size() * per * Float.BYTES;
+        if (bytes > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("a batch of " + images.size() + " images at " + h + "x" + w
+                    + " needs " + bytes + " bytes, over one buffer's 2 GiB; pass smaller batches");
+        }
+        FloatBuffer batch = ByteBuffer.allocateDirect((int) bytes)
                 .order(ByteOrder.nativeOrder()).asFloatBuffer();
         for (int i = 0; i < images.size(); i++) {
             preprocessor.apply(images.get(i), batch, i * per);
