@@ -98,8 +98,8 @@ final class CheckpointMapper {
                         : null;
                 qkv = new VitParameters.Linear(qkvW, qkvB);
             }
-            Tensor ls1 = optional(b + table.layerScale1(), d);
-            Tensor ls2 = optional(b + table.layerScale2(), d);
+            Tensor ls1 = optional(b, table.layerScale1(), d);
+            Tensor ls2 = optional(b, table.layerScale2(), d);
             blocks.add(new VitParameters.Block(
                     norm(b + table.norm1(), d), qkv, linear(b + table.proj(), d, d), ls1,
                     norm(b + table.norm2(), d), linear(b + table.fc1(), d, s.mlpDim()),
@@ -166,11 +166,12 @@ final class CheckpointMapper {
         return new Tensor(out, new long[] {1, wanted, d});
     }
 
-    private Tensor optional(String name, int d) throws IOException {
-        if (name == null || name.endsWith("null") || !checkpoint.names().contains(name)) {
+    /** A per-block tensor the family may or may not have (layer scale): null when the table or checkpoint lacks it. */
+    private Tensor optional(String blockPrefix, String relativeName, int d) throws IOException {
+        if (relativeName == null || !checkpoint.names().contains(blockPrefix + relativeName)) {
             return null;
         }
-        return tensor(name, d);
+        return tensor(blockPrefix + relativeName, d);
     }
 
     private VitParameters.Norm norm(String module, int d) throws IOException {

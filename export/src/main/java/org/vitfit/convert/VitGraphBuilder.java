@@ -135,11 +135,10 @@ public final class VitGraphBuilder {
                 outputs.add(LOGITS);
             }
         }
-        Map<String, String> meta = new java.util.LinkedHashMap<>(metadata);
-        return new Built(g.toModel(toolVersion, meta), outputs, embeddingDim);
+        return new Built(g.toModel(toolVersion, metadata), outputs, embeddingDim);
     }
 
-    private static String expand(OnnxGraph g, String name, org.vitfit.convert.Tensor t, String n, int count, int d) {
+    private static String expand(OnnxGraph g, String name, Tensor t, String n, int count, int d) {
         String init = g.floatInitializer(name, t.data(), t.shape());
         String shape = g.op("Concat", name + "_shape", Map.of("axis", 0L), n, g.int64Initializer(name + "_tail", count, d));
         return g.op("Expand", name + "_batch", init, shape);
