@@ -7,7 +7,6 @@ import org.tribuo.ImmutableFeatureMap;
 import org.tribuo.ImmutableOutputInfo;
 import org.tribuo.Prediction;
 import org.tribuo.classification.Label;
-import org.tribuo.impl.ModelDataCarrier;
 import org.tribuo.provenance.ModelProvenance;
 
 import java.util.LinkedHashMap;
@@ -26,19 +25,9 @@ public final class MLPClassificationModel extends MLPModel<Label> {
     /** Called reflectively by Tribuo's {@code Model.deserialize} for protobuf-serialised models. */
     public static MLPClassificationModel deserializeFromProto(int version, String className, Any message)
             throws InvalidProtocolBufferException {
-        if (version < 0 || version > CURRENT_VERSION) {
-            throw new IllegalArgumentException("Unknown version " + version + " of " + className
-                    + ", this class supports at most version " + CURRENT_VERSION);
-        }
-        MlpProtos.Unpacked u = MlpProtos.unpack(message);
-        ModelDataCarrier<?> carrier = ModelDataCarrier.deserialize(u.metadata());
-        if (!Label.class.equals(carrier.outputDomain().getDomain().iterator().next().getClass())) {
-            throw new IllegalStateException("Invalid protobuf: " + className + " needs a Label output domain");
-        }
-        @SuppressWarnings("unchecked")
-        ImmutableOutputInfo<Label> outputs = (ImmutableOutputInfo<Label>) carrier.outputDomain();
-        return new MLPClassificationModel(carrier.name(), carrier.provenance(), carrier.featureDomain(), outputs,
-                u.network());
+        Restored<Label> r = restore(version, className, message, Label.class);
+        return new MLPClassificationModel(r.carrier().name(), r.carrier().provenance(), r.carrier().featureDomain(),
+                r.outputs(), r.network());
     }
 
     @Override

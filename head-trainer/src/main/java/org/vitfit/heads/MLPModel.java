@@ -1,6 +1,8 @@
 package org.vitfit.heads;
 
 import ai.onnx.proto.OnnxMl;
+import com.google.protobuf.Any;
+import com.google.protobuf.InvalidProtocolBufferException;
 import com.oracle.labs.mlrg.olcut.util.Pair;
 import org.tribuo.Example;
 import org.tribuo.Excuse;
@@ -35,6 +37,29 @@ public abstract class MLPModel<T extends Output<T>> extends Model<T> implements 
 
     private static final long serialVersionUID = 1L;
     public static final int CURRENT_VERSION = 0;
+
+    /** What a protobuf-serialised MLP model holds, checked to have the output type the caller restores. */
+    record Restored<T extends Output<T>>(ModelDataCarrier<?> carrier, ImmutableOutputInfo<T> outputs,
+                                         MlpNetwork network) {
+    }
+
+    /** The shared half of each subclass's {@code deserializeFromProto}: version check, unpacking, domain check. */
+    @SuppressWarnings("unchecked")
+    static <T extends Output<T>> Restored<T> restore(int version, String className, Any message,
+                                                     Class<T> outputType)
+            throws InvalidProtocolBufferException {
+        if (version < 0 || version > CURRENT_VERSION) {
+            throw new IllegalArgumentException("Unknown version " + version + " of " + className
+                    + ", this class supports at most version " + CURRENT_VERSION);
+        }
+        MlpProtos.Unpacked u = MlpProtos.unpack(message);
+        ModelDataCarrier<?> carrier = ModelDataCarrier.deserialize(u.metadata());
+        if (!outputType.equals(carrier.outputDomain().getDomain().iterator().next().getClass())) {
+            throw new IllegalStateException("Invalid protobuf: " + className + " needs a "
+                    + outputType.getSimpleName() + " output domain");
+        }
+        return new Restored<>(carrier, (ImmutableOutputInfo<T>) carrier.outputDomain(), u.network());
+    }
 
     protected final MlpNetwork network;
 

@@ -7,7 +7,6 @@ import org.tribuo.ImmutableFeatureMap;
 import org.tribuo.ImmutableOutputInfo;
 import org.tribuo.Prediction;
 import org.tribuo.classification.Label;
-import org.tribuo.impl.ModelDataCarrier;
 import org.tribuo.multilabel.MultiLabel;
 import org.tribuo.provenance.ModelProvenance;
 
@@ -32,19 +31,9 @@ public final class MLPMultiLabelModel extends MLPModel<MultiLabel> {
     /** Called reflectively by Tribuo's {@code Model.deserialize} for protobuf-serialised models. */
     public static MLPMultiLabelModel deserializeFromProto(int version, String className, Any message)
             throws InvalidProtocolBufferException {
-        if (version < 0 || version > CURRENT_VERSION) {
-            throw new IllegalArgumentException("Unknown version " + version + " of " + className
-                    + ", this class supports at most version " + CURRENT_VERSION);
-        }
-        MlpProtos.Unpacked u = MlpProtos.unpack(message);
-        ModelDataCarrier<?> carrier = ModelDataCarrier.deserialize(u.metadata());
-        if (!MultiLabel.class.equals(carrier.outputDomain().getDomain().iterator().next().getClass())) {
-            throw new IllegalStateException("Invalid protobuf: " + className + " needs a MultiLabel output domain");
-        }
-        @SuppressWarnings("unchecked")
-        ImmutableOutputInfo<MultiLabel> outputs = (ImmutableOutputInfo<MultiLabel>) carrier.outputDomain();
-        return new MLPMultiLabelModel(carrier.name(), carrier.provenance(), carrier.featureDomain(), outputs,
-                u.network());
+        Restored<MultiLabel> r = restore(version, className, message, MultiLabel.class);
+        return new MLPMultiLabelModel(r.carrier().name(), r.carrier().provenance(), r.carrier().featureDomain(),
+                r.outputs(), r.network());
     }
 
     @Override
