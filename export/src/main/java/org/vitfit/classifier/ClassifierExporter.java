@@ -205,6 +205,12 @@ public final class ClassifierExporter {
             }
             // Same directory, so rename(2): atomic, and it replaces an existing file.
             Files.move(tmp, output, StandardCopyOption.ATOMIC_MOVE);
+            // Make the rename itself durable; skipped where a directory cannot be opened (it stays atomic).
+            try (FileChannel parent = FileChannel.open(output.toAbsolutePath().getParent(), StandardOpenOption.READ)) {
+                parent.force(true);
+            } catch (IOException e) {
+                // Not every platform lets a directory be opened; the rename is atomic either way.
+            }
             return Files.size(output);
         } finally {
             Files.deleteIfExists(tmp);

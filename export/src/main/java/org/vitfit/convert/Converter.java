@@ -178,7 +178,9 @@ public final class Converter {
             Path json = tmp.resolve(ModelDescriptor.FILE_NAME);
             withSha.write(json);
             fsync(json);
+            fsyncDirectory(tmp);
             replace(tmp, out);
+            fsyncDirectory(parent);
             return withSha;
         } finally {
             deleteTree(tmp);
@@ -219,6 +221,15 @@ public final class Converter {
     private static void fsync(Path file) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
             ch.force(true);
+        }
+    }
+
+    /** Makes new entries and renames in {@code dir} durable; skipped where a directory cannot be opened. */
+    private static void fsyncDirectory(Path dir) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException e) {
+            // Some platforms cannot open a directory for fsync; the rename itself is still atomic.
         }
     }
 
