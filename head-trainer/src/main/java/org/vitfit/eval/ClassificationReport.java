@@ -20,15 +20,6 @@ public record ClassificationReport(String split, int examples, double accuracy, 
 
     @Override
     public String toTable() {
-        int width = Math.max(12, perClass.stream().mapToInt(c -> c.label().length()).max().orElse(5));
-        StringBuilder sb = new StringBuilder();
-        sb.append(headline()).append('\n');
-        sb.append(String.format(Locale.ROOT, "%-" + width + "s %9s %9s %9s %8s%n", "class", "precision", "recall", "f1",
-                "support"));
-        for (ClassStats c : perClass) {
-            sb.append(String.format(Locale.ROOT, "%-" + width + "s %9.4f %9.4f %9.4f %8d%n", c.label(), c.precision(),
-                    c.recall(), c.f1(), c.support()));
-        }
-        return sb.toString();
+        return ClassStats.table(headline(), "class", perClass);
     }
 }

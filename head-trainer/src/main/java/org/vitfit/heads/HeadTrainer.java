@@ -137,52 +137,25 @@ public final class HeadTrainer {
         }
 
         long start = System.nanoTime();
-        Model<?> model;
-        TrainingCurve curve;
-        int epochsRun = epochs;
+        Fitted fitted;
         if (multiLabel) {
-            MultiLabelFactory factory = new MultiLabelFactory();
-            MutableDataset<MultiLabel> train = dataset(set, split.train(), norm, weights, factory, "train",
-                    l -> new MultiLabel(toLabels(l)));
-            MutableDataset<MultiLabel> val = split.validation().length == 0 ? null
-                    : dataset(set, split.validation(), norm, null, factory, "validation", l -> new MultiLabel(toLabels(l)));
-            if (kind == HeadKind.MLP) {
-                MLPTrainer.Fit<MultiLabel> fit = new MLPMultiLabelTrainer(mlp).fit(train, val, runProvenance,
-                        Trainer.INCREMENT_INVOCATION_COUNT);
-                model = fit.model();
-                curve = fit.curve();
-            } else {
-                int perEpoch = (train.size() + minibatchSize - 1) / minibatchSize;
-                epochsRun = linearEpochs(perEpoch);
-                var trainer = new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(new BinaryCrossEntropy(),
-                        linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed);
-                // Tribuo's BinaryCrossEntropy sums over labels; divide to report the mean per label like the MLP
-                LossLog log = new LossLog(perEpoch, totalWeight(train), 1.0 / train.getOutputIDInfo().size());
-                model = log.run(() -> trainer.train(train, runProvenance));
-                curve = log.curve();
-            }
+            // Tribuo's BinaryCrossEntropy sums over labels; scale to the mean per label, as the MLP reports it.
+            fitted = fit(set, split, norm, weights, runProvenance, new MultiLabelFactory(),
+                    l -> new MultiLabel(toLabels(l)), new MLPMultiLabelTrainer(mlp),
+                    (epochsRun, perEpoch) -> new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(
+                            new BinaryCrossEntropy(), linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed),
+                    train -> 1.0 / train.getOutputIDInfo().size());
         } else {
-            LabelFactory factory = new LabelFactory();
-            MutableDataset<Label> train = dataset(set, split.train(), norm, weights, factory, "train",
-                    l -> new Label(l.get(0)));
-            MutableDataset<Label> val = split.validation().length == 0 ? null
-                    : dataset(set, split.validation(), norm, null, factory, "validation", l -> new Label(l.get(0)));
-            if (kind == HeadKind.MLP) {
-                MLPTrainer.Fit<Label> fit = new MLPClassificationTrainer(mlp).fit(train, val, runProvenance,
-                        Trainer.INCREMENT_INVOCATION_COUNT);
-                model = fit.model();
-                curve = fit.curve();
-            } else {
-                int perEpoch = (train.size() + minibatchSize - 1) / minibatchSize;
-                epochsRun = linearEpochs(perEpoch);
-                var trainer = new org.tribuo.classification.sgd.linear.LinearSGDTrainer(new LogMulticlass(),
-                        linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed);
-                // Tribuo's LogMulticlass reports the log-likelihood; negate to get the cross-entropy loss
-                LossLog log = new LossLog(perEpoch, totalWeight(train), -1.0);
-                model = log.run(() -> trainer.train(train, runProvenance));
-                curve = log.curve();
-            }
+            // Tribuo's LogMulticlass reports the log-likelihood; negate it to get the cross-entropy loss.
+            fitted = fit(set, split, norm, weights, runProvenance, new LabelFactory(),
+                    l -> new Label(l.get(0)), new MLPClassificationTrainer(mlp),
+                    (epochsRun, perEpoch) -> new org.tribuo.classification.sgd.linear.LinearSGDTrainer(
+                            new LogMulticlass(), linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed),
+                    train -> -1.0);
         }
+        Model<?> model = fitted.model();
+        TrainingCurve curve = fitted.curve();
+        int epochsRun = fitted.epochsRun();
         double trainSeconds = (System.nanoTime() - start) / 1e9;
 
         List<String> labels = Head.outputOrder(model);
@@ -364,6 +337,36 @@ public final class HeadTrainer {
             s.add(new Label(n));
         }
         return s;
+    }
+
+    /** A trained Tribuo model with its curve and the epochs it actually ran. */
+    private record Fitted(Model<?> model, TrainingCurve curve, int epochsRun) {
+    }
+
+    /** Makes a linear SGD trainer for a number of epochs and steps per epoch. */
+    private interface LinearTrainerFactory<T extends org.tribuo.Output<T>> {
+        Trainer<T> create(int epochs, int stepsPerEpoch);
+    }
+
+    /** The one training path for both tasks: build the datasets, then fit the MLP or the linear head. */
+    private <T extends org.tribuo.Output<T>> Fitted fit(
+            EmbeddingSet set, SplitAssignment split, Normalization norm, float[] weights,
+            Map<String, Provenance> runProvenance, org.tribuo.OutputFactory<T> factory,
+            java.util.function.Function<List<String>, T> output, MLPTrainer<T> mlpTrainer,
+            LinearTrainerFactory<T> linear, java.util.function.ToDoubleFunction<MutableDataset<T>> lossScale) {
+        MutableDataset<T> train = dataset(set, split.train(), norm, weights, factory, "train", output);
+        MutableDataset<T> val = split.validation().length == 0 ? null
+                : dataset(set, split.validation(), norm, null, factory, "validation", output);
+        if (kind == HeadKind.MLP) {
+            MLPTrainer.Fit<T> fit = mlpTrainer.fit(train, val, runProvenance, Trainer.INCREMENT_INVOCATION_COUNT);
+            return new Fitted(fit.model(), fit.curve(), epochs);
+        }
+        int perEpoch = (train.size() + minibatchSize - 1) / minibatchSize;
+        int epochsRun = linearEpochs(perEpoch);
+        Trainer<T> trainer = linear.create(epochsRun, perEpoch);
+        LossLog log = new LossLog(perEpoch, totalWeight(train), lossScale.applyAsDouble(train));
+        Model<?> model = log.run(() -> trainer.train(train, runProvenance));
+        return new Fitted(model, log.curve(), epochsRun);
     }
 
     private static <T extends org.tribuo.Output<T>> MutableDataset<T> dataset(
