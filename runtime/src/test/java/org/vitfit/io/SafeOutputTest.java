@@ -1,0 +1,181 @@
+package org.vitfit.io;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SafeOutputTest {
+
+    @TempDir
+    Path tmp;
+
+    private static Path writeHead(Path out, boolean overwrite, String content) throws IOException {
+        return SafeOutput.writeDirectory(out, OutputKind.HEAD, overwrite, List.of(), dir -> {
+            Files.writeString(dir.resolve("head.json"), content);
+            return dir;
+        });
+    }
+
+    /** A user's project folder, as in the report: src/Main.java and a README. */
+    private Path project() throws IOException {
+        Path p = tmp.resolve("project");
+        Files.createDirectories(p.resolve("src"));
+        Files.writeString(p.resolve("src/Main.java"), "class Main {}");
+        Files.writeString(p.resolve("README.md"), "mine");
+        return p;
+    }
+
+    @Test
+    void writesNewDirectoryWithMarkerAndNoLeftovers() throws IOException {
+        Path out = tmp.resolve("head");
+        writeHead(out, false, "v1");
+        assertEquals("v1", Files.readString(out.resolve("head.json")));
+        assertEquals(OutputKind.HEAD, OutputMarker.read(out).orElseThrow().kind());
+        assertEquals(List.of("head"), names(tmp));
+    }
+
+    @Test
+    void overwriteReplacesAnEarlierOutputOfTheSameKind() throws IOException {
+        Path out = tmp.resolve("head");
+        writeHead(out, false, "v1");
+        OutputRefusedException noFlag = assertThrows(OutputRefusedException.class, () -> writeHead(out, false, "v2"));
+        assertTrue(noFlag.getMessage().contains("--overwrite"), noFlag.getMessage());
+        writeHead(out, true, "v2");
+        assertEquals("v2", Files.readString(out.resolve("head.json")));
+        assertEquals(List.of("head"), names(tmp));
+    }
+
+    @Test
+    void overwriteRefusesAUsersDirectoryAndLeavesItUntouched() throws IOException {
+        Path p = project();
+        OutputRefusedException e = assertThrows(OutputRefusedException.class, () -> writeHead(p, true, "x"));
+        assertTrue(e.getMessage().contains("not written by vitfit"), e.getMessage());
+        assertTrue(e.getMessage().contains("README.md, src/"), e.getMessage());
+        assertEquals("class Main {}", Files.readString(p.resolve("src/Main.java")));
+        assertEquals(List.of("project"), names(tmp));
+    }
+
+    @Test
+    void overwriteRefusesTheCurrentDirectoryStyleDotPath() throws IOException {
+        Path p = project();
+        Path dot = p.resolve(".");
+        assertThrows(OutputRefusedException.class, () -> writeHead(dot, true, "x"));
+        assertTrue(Files.exists(p.resolve("README.md")));
+    }
+
+    @Test
+    void anotherKindIsNotReplaced() throws IOException {
+        Path out = tmp.resolve("cache");
+        SafeOutput.openInPlace(out, OutputKind.CACHE, null, List.of());
+        Files.writeString(out.resolve("header.json"), "{}");
+        OutputRefusedException e = assertThrows(OutputRefusedException.class, () -> writeHead(out, true, "x"));
+        assertTrue(e.getMessage().contains("embedding cache, not a head"), e.getMessage());
+        assertTrue(Files.exists(out.resolve("header.json")));
+    }
+
+    @Test
+    void anEmptyDirectoryIsAdopted() throws IOException {
+        Path out = Files.createDirectory(tmp.resolve("empty"));
+        writeHead(out, false, "v1");
+        assertEquals("v1", Files.readString(out.resolve("head.json")));
+    }
+
+    @Test
+    void aFailingWriterKeepsThePreviousOutputAndLeavesNoTemporary() throws IOException {
+        Path out = tmp.resolve("head");
+        writeHead(out, false, "v1");
+        assertThrows(IOException.class, () -> SafeOutput.writeDirectory(out, OutputKind.HEAD, true, List.of(), dir -> {
+            Files.writeString(dir.resolve("head.json"), "partial");
+            throw new IOException("disk full");
+        }));
+        assertEquals("v1", Files.readString(out.resolve("head.json")));
+        assertEquals(List.of("head"), names(tmp));
+    }
+
+    @Test
+    void outputsOverlappingAnInputAreRefused() throws IOException {
+        Path images = Files.createDirectories(tmp.resolve("data/images"));
+        Files.writeString(images.resolve("a.jpg"), "x");
+        List<SafeOutput.Input> in = List.of(SafeOutput.Input.of("--input", images));
+        for (Path out : List.of(images, tmp.resolve("data"), images.resolve("out"), tmp)) {
+            OutputRefusedException e = assertThrows(OutputRefusedException.class,
+                    () -> SafeOutput.writeDirectory(out, OutputKind.FINETUNE, true, in, d -> null), out.toString());
+            assertTrue(e.getMessage().contains("--input"), e.getMessage());
+        }
+        Path link = Files.createSymbolicLink(tmp.resolve("link"), images);
+        assertThrows(OutputRefusedException.class,
+                () -> SafeOutput.writeDirectory(link, OutputKind.FINETUNE, true, in, d -> null));
+        assertTrue(Files.exists(images.resolve("a.jpg")));
+    }
+
+    @Test
+    void aCrashBetweenTheTwoRenamesIsRecoveredByTheNextWrite() throws IOException {
+        Path out = tmp.resolve("head");
+        writeHead(out, false, "v1");
+        // What a crash after "old aside" and before "new in" leaves behind.
+        Durable.moveAtomically(out, Durable.temporarySibling(out, "old"), false);
+        assertFalse(Files.exists(out));
+        OutputRefusedException e = assertThrows(OutputRefusedException.class, () -> writeHead(out, false, "v2"));
+        assertEquals("v1", Files.readString(out.resolve("head.json")), e.getMessage());
+    }
+
+    @Test
+    void filesAreReplacedOnlyWhenRecognisedAsOurs() throws IOException {
+        Path f = tmp.resolve("out.csv");
+        SafeOutput.Ownership ours = p -> Files.readString(p).startsWith("vitfit");
+        SafeOutput.writeFile(f, OutputKind.PREDICTIONS, ours, false, List.of(), t -> Files.writeString(t, "vitfit 1"));
+        assertThrows(OutputRefusedException.class, () -> SafeOutput.writeFile(f, OutputKind.PREDICTIONS, ours, false,
+                List.of(), t -> Files.writeString(t, "vitfit 2")));
+        SafeOutput.writeFile(f, OutputKind.PREDICTIONS, ours, true, List.of(), t -> Files.writeString(t, "vitfit 2"));
+        assertEquals("vitfit 2", Files.readString(f));
+
+        Path mine = tmp.resolve("notes.txt");
+        Files.writeString(mine, "my notes");
+        OutputRefusedException e = assertThrows(OutputRefusedException.class, () -> SafeOutput.writeFile(mine,
+                OutputKind.PREDICTIONS, ours, true, List.of(), t -> Files.writeString(t, "vitfit")));
+        assertTrue(e.getMessage().contains("not a prediction file written by vitfit"), e.getMessage());
+        assertEquals("my notes", Files.readString(mine));
+        assertEquals(List.of("notes.txt", "out.csv"), names(tmp));
+    }
+
+    @Test
+    void inPlaceOutputsAdoptEmptyOrLegacyDirectoriesOnly() throws IOException {
+        Path fresh = tmp.resolve("cache");
+        SafeOutput.openInPlace(fresh, OutputKind.CACHE, null, List.of());
+        assertTrue(SafeOutput.isOurs(fresh, OutputKind.CACHE));
+
+        Path legacy = Files.createDirectories(tmp.resolve("old-cache"));
+        Files.writeString(legacy.resolve("header.json"), "{\"format\":\"vitfit-embedding-cache\"}");
+        SafeOutput.openInPlace(legacy, OutputKind.CACHE, p -> Files.exists(p.resolve("header.json")), List.of());
+        assertTrue(SafeOutput.isOurs(legacy, OutputKind.CACHE));
+
+        Path p = project();
+        assertThrows(OutputRefusedException.class, () -> SafeOutput.openInPlace(p, OutputKind.CACHE,
+                d -> Files.exists(d.resolve("header.json")), List.of()));
+        assertFalse(Files.exists(p.resolve(OutputMarker.FILE_NAME)));
+    }
+
+    @Test
+    void aForgedOrForeignMarkerProvesNothing() throws IOException {
+        Path p = project();
+        Files.writeString(p.resolve(OutputMarker.FILE_NAME), "{\"kind\":\"head\"}");
+        assertThrows(OutputRefusedException.class, () -> writeHead(p, true, "x"));
+        assertTrue(Files.exists(p.resolve("README.md")));
+    }
+
+    private static List<String> names(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(x -> x.getFileName().toString()).sorted().toList();
+        }
+    }
+}
