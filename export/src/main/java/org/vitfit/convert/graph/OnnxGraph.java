@@ -15,6 +15,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * A thin, name-generating layer over the ONNX protobuf classes (Tribuo's {@code OnnxMl}): every node
@@ -204,7 +205,9 @@ public final class OnnxGraph {
         for (String in : inputs) {
             n.addInput(in);
         }
-        attributes.forEach((k, v) -> n.addAttribute(attribute(k, v)));
+        // In name order: Map.of iterates in an order salted per JVM, and the same conversion must give the same
+        // bytes everywhere (heads are bound to their backbone by the sha256 of model.onnx).
+        new TreeMap<>(attributes).forEach((k, v) -> n.addAttribute(attribute(k, v)));
         graph.addNode(n);
     }
 
