@@ -1,6 +1,7 @@
 package org.vitfit.convert;
 
 import org.vitfit.convert.safetensors.Checkpoint;
+import org.vitfit.runtime.Finite;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -196,7 +197,14 @@ final class CheckpointMapper {
             throw shapeError(name, shape, Arrays.toString(expected));
         }
         used.add(name);
-        return new Tensor(checkpoint.floats(name), shape);
+        float[] data = checkpoint.floats(name);
+        int bad = Finite.firstNonFinite(data);
+        if (bad >= 0) {
+            throw new ConversionException("tensor '" + name + "' in " + checkpoint.files().get(0).getParent()
+                    + " holds " + data[bad] + " at index " + bad + " of " + data.length + "; the checkpoint is damaged "
+                    + "or its training diverged, and vitfit does not convert non-finite weights");
+        }
+        return new Tensor(data, shape);
     }
 
     private ConversionException shapeError(String name, long[] actual, String expected) {

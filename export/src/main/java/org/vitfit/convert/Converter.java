@@ -8,25 +8,25 @@ import org.vitfit.runtime.Hashing;
 import org.vitfit.runtime.ModelDescriptor;
 import org.vitfit.runtime.VitfitVersion;
 
+import org.vitfit.io.OutputKind;
+import org.vitfit.io.SafeOutput;
+import org.vitfit.preprocess.Preprocessor;
+import org.vitfit.runtime.Finite;
+
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.util.Comparator;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * Converts a checkpoint directory (timm or Hugging Face layout, safetensors weights) into a vitfit model
- * directory: {@code model.onnx} + {@code vitfit-model.json}. The output appears whole or not at all: it is
- * written to a temporary sibling directory and renamed into place.
+ * directory: {@code model.onnx} + {@code vitfit-model.json} (+ the {@link SafeOutput} marker). The output appears
+ * whole or not at all, and replaces only an earlier vitfit model directory.
  */
 public final class Converter {
 
@@ -41,7 +41,7 @@ public final class Converter {
      *
      * @param source             how the checkpoint is named in {@code vitfit-model.json} (a path, or
      *                           {@code hub:repo@rev}); null records the checkpoint directory
-     * @param overwrite          replace an existing output directory instead of refusing
+     * @param overwrite          replace an existing output directory that vitfit wrote as a converted model
      * @param preprocessorConfig a Hugging Face {@code preprocessor_config.json} to use instead of the one in
      *                           the checkpoint directory (for checkpoints saved without one); may be null
      * @param precision          fp32 (default), fp16 (for CUDA) or int8 (for CPU); see {@link Precision}
@@ -67,13 +67,27 @@ public final class Converter {
         return convert(checkpointDir, outputDir, Options.defaults());
     }
 
+    /**
+     * Converts {@code checkpointDir} into the model directory {@code outputDir}. The output is checked before the
+     * checkpoint is read: an existing directory is replaced only with {@code overwrite} and only when it is a model
+     * directory vitfit wrote, and an output that is, contains or lies inside the checkpoint is refused
+     * ({@link SafeOutput}).
+     */
     public static ModelDescriptor convert(Path checkpointDir, Path outputDir, Options options) throws IOException {
-        Path out = outputDir.toAbsolutePath().normalize();
-        if (Files.exists(out) && !options.overwrite()) {
-            throw new FileAlreadyExistsException(out.toString(), null,
-                    "output directory exists; choose another --output or pass --overwrite");
+        List<SafeOutput.Input> inputs = inputs(checkpointDir, options);
+        SafeOutput.checkDirectory(outputDir, OutputKind.MODEL, options.overwrite(), inputs);
+        return write(load(checkpointDir, options), outputDir, OutputKind.MODEL, options.overwrite(), inputs,
+                options.precision());
+    }
+
+    /** What a conversion reads, for the overlap check of its output: the checkpoint and any preprocessor config. */
+    public static List<SafeOutput.Input> inputs(Path checkpointDir, Options options) {
+        List<SafeOutput.Input> inputs = new ArrayList<>();
+        inputs.add(SafeOutput.Input.of("checkpoint directory", checkpointDir));
+        if (options.preprocessorConfig() != null) {
+            inputs.add(SafeOutput.Input.of("--preprocessor-config", options.preprocessorConfig()));
         }
-        return write(load(checkpointDir, options), out, options.overwrite(), options.precision());
+        return List.copyOf(inputs);
     }
 
     /**
@@ -92,9 +106,11 @@ public final class Converter {
         String source = options.source() != null ? options.source()
                 : checkpointDir.toAbsolutePath().normalize().toString();
         ModelConfig config = ModelConfig.read(checkpointDir, options.preprocessorConfig());
+        checkPreprocessing(config, checkpointDir, options);
         try (Checkpoint checkpoint = Checkpoint.open(checkpointDir)) {
             CheckpointMapper mapper = new CheckpointMapper(checkpoint, config.table());
             VitSpec spec = config.spec(mapper);
+            ConfigAgreement.check(config, spec, mapper, checkpointDir);
             checkGeometry(spec, checkpointDir);
             VitParameters params = mapper.map(spec);
             if (params.head() != null && config.labels() != null && config.labels().size() != params.head().outFeatures()) {
@@ -105,20 +121,28 @@ public final class Converter {
         }
     }
 
-    /** Builds the fp32 graph for {@code loaded} and writes the model directory {@code out} atomically. */
+    /** Builds the fp32 graph for {@code loaded} and writes the model directory {@code out}; see {@link #write(Loaded, Path, OutputKind, boolean, List, Precision)}. */
     public static ModelDescriptor write(Loaded loaded, Path out, boolean overwrite) throws IOException {
         return write(loaded, out, overwrite, Precision.FP32);
     }
 
-    /** Builds the graph for {@code loaded} in {@code precision} and writes the model directory {@code out} atomically. */
+    /** Writes {@code loaded} as a converted model ({@link OutputKind#MODEL}) with no inputs to keep clear of. */
     public static ModelDescriptor write(Loaded loaded, Path out, boolean overwrite, Precision precision)
             throws IOException {
-        out = out.toAbsolutePath().normalize();
-        if (Files.exists(out) && !overwrite) {
-            throw new FileAlreadyExistsException(out.toString(), null,
-                    "output directory exists; choose another output or allow overwriting");
-        }
+        return write(loaded, out, OutputKind.MODEL, overwrite, List.of(), precision);
+    }
+
+    /**
+     * Builds the graph for {@code loaded} in {@code precision} and writes the model directory {@code out} through
+     * {@link SafeOutput#writeDirectory}: complete or not at all, marked as a {@code kind} output, replacing only an
+     * earlier vitfit output of the same kind when {@code overwrite}, and refused when it overlaps one of
+     * {@code inputs}. Weights that are not all finite are refused before anything is written.
+     */
+    public static ModelDescriptor write(Loaded loaded, Path out, OutputKind kind, boolean overwrite,
+                                        List<SafeOutput.Input> inputs, Precision precision) throws IOException {
+        SafeOutput.checkDirectory(out, kind, overwrite, inputs);
         VitParameters params = loaded.parameters();
+        requireFinite(params, loaded.source());
         VitSpec spec = params.spec();
         Map<String, String> metadata = new LinkedHashMap<>();
         metadata.put("vitfit.family", spec.family());
@@ -130,13 +154,39 @@ public final class Converter {
             metadata.put("vitfit.precision", precision.label());
         }
         VitGraphBuilder.Built built = VitGraphBuilder.build(params, VitfitVersion.get(), metadata, precision);
+        checkSize(built.model());
         ModelDescriptor descriptor = new ModelDescriptor(ModelDescriptor.FORMAT, 1, loaded.source(), spec.family(),
                 spec.architecture(), spec.imageHeight(), spec.imageWidth(), spec.patchSize(), spec.hiddenSize(),
                 spec.numLayers(), spec.numHeads(), spec.mlpDim(), spec.numTokens(), built.embeddingDim(),
                 spec.clipPooling() ? "clip_projection" : "cls_after_norm", built.outputs(),
                 built.outputs().contains(VitGraphBuilder.LOGITS) ? loaded.labels() : null,
                 loaded.weightsSha256(), null, precision.label(), VitfitVersion.get(), loaded.preprocessing());
-        return writeAtomically(built.model(), descriptor, out);
+        return SafeOutput.writeDirectory(out, kind, overwrite, inputs, dir -> {
+            Path onnx = dir.resolve(ModelDescriptor.ONNX_FILE_NAME);
+            try (OutputStream os = Files.newOutputStream(onnx, StandardOpenOption.CREATE_NEW)) {
+                built.model().writeTo(os);
+            }
+            ModelDescriptor withSha = descriptor.withOnnxSha256(Hashing.sha256(onnx));
+            withSha.write(dir.resolve(ModelDescriptor.FILE_NAME));
+            return withSha;
+        });
+    }
+
+    /**
+     * A recipe the preprocessor cannot run (std 0, a non-finite mean or std) is refused at conversion, naming the file
+     * it came from, rather than at the first image of a later extract.
+     */
+    private static void checkPreprocessing(ModelConfig config, Path dir, Options options) throws ConversionException {
+        try {
+            new Preprocessor(config.preprocessing());
+        } catch (IllegalArgumentException e) {
+            boolean timm = config.table() == FamilyTable.TIMM_VIT;
+            String from = timm ? dir.resolve("config.json") + " (pretrained_cfg)"
+                    : (options.preprocessorConfig() != null ? options.preprocessorConfig()
+                    : dir.resolve("preprocessor_config.json")).toString();
+            throw new ConversionException(from + " gives a preprocessing that cannot be applied: "
+                    + e.getMessage() + "; fix the mean/std (or size) there and convert again", e);
+        }
     }
 
     private static void checkGeometry(VitSpec s, Path dir) throws ConversionException {
@@ -150,8 +200,7 @@ public final class Converter {
         }
     }
 
-    private static ModelDescriptor writeAtomically(ModelProto model, ModelDescriptor descriptor, Path out)
-            throws IOException {
+    private static void checkSize(ModelProto model) throws ConversionException {
         // Summed as long first: getSerializedSize() is an int and wraps negative past 2 GiB (ViT-H in fp32),
         // which would slip past the check and fail later inside protobuf with no useful message.
         long bytes = 0;
@@ -165,82 +214,55 @@ public final class Converter {
             throw new ConversionException("the model needs " + bytes + " bytes, over ONNX's 2 GB single-file "
                     + "limit; models larger than ViT-L are not supported yet");
         }
-        Path parent = out.getParent();
-        Files.createDirectories(parent);
-        Path tmp = Files.createTempDirectory(parent, "." + out.getFileName() + ".tmp-");
-        try {
-            Path onnx = tmp.resolve(ModelDescriptor.ONNX_FILE_NAME);
-            try (OutputStream os = Files.newOutputStream(onnx)) {
-                model.writeTo(os);
-            }
-            fsync(onnx);
-            ModelDescriptor withSha = descriptor.withOnnxSha256(Hashing.sha256(onnx));
-            Path json = tmp.resolve(ModelDescriptor.FILE_NAME);
-            withSha.write(json);
-            fsync(json);
-            fsyncDirectory(tmp);
-            replace(tmp, out);
-            fsyncDirectory(parent);
-            return withSha;
-        } finally {
-            deleteTree(tmp);
-        }
     }
 
     /**
-     * Renames {@code tmp} to {@code out}, moving an existing {@code out} aside first so there is never a mix; if the
-     * second rename fails the old directory is moved back, so a failed overwrite keeps the previous model.
+     * "Finite or refused": the mapper already names a checkpoint tensor holding NaN or infinity; this catches the
+     * same in weights that did not come straight from a checkpoint (fine-tuning), before they are written.
      */
-    private static void replace(Path tmp, Path out) throws IOException {
-        Path old = null;
-        if (Files.exists(out)) {
-            old = out.resolveSibling("." + out.getFileName() + ".old-" + System.nanoTime());
-            Files.move(out, old, StandardCopyOption.ATOMIC_MOVE);
+    private static void requireFinite(VitParameters p, String source) {
+        String advice = "refusing to write a model with non-finite weights (from " + source + ")";
+        Map<String, Tensor> named = new LinkedHashMap<>();
+        named.put("patch_embed.weight", p.patchWeight());
+        named.put("patch_embed.bias", p.patchBias());
+        named.put("cls_token", p.classToken());
+        named.put("register_tokens", p.registerTokens());
+        named.put("position_embeddings", p.positions());
+        putNorm(named, "pre_norm", p.preNorm());
+        for (int i = 0; i < p.blocks().size(); i++) {
+            VitParameters.Block b = p.blocks().get(i);
+            String n = "blocks." + i + ".";
+            putNorm(named, n + "norm1", b.norm1());
+            putLinear(named, n + "qkv", b.qkv());
+            putLinear(named, n + "proj", b.proj());
+            named.put(n + "ls1", b.layerScale1());
+            putNorm(named, n + "norm2", b.norm2());
+            putLinear(named, n + "fc1", b.fc1());
+            putLinear(named, n + "fc2", b.fc2());
+            named.put(n + "ls2", b.layerScale2());
         }
-        try {
-            try {
-                Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, out);
+        putNorm(named, "final_norm", p.finalNorm());
+        putLinear(named, "head", p.head());
+        putLinear(named, "pooler", p.pooler());
+        named.put("projection", p.projection());
+        named.forEach((name, t) -> {
+            if (t != null) {
+                Finite.require(t.data(), "weight tensor " + name, advice);
             }
-        } catch (IOException | RuntimeException e) {
-            if (old != null) {
-                try {
-                    Files.move(old, out, StandardCopyOption.ATOMIC_MOVE);
-                } catch (IOException restore) {
-                    e.addSuppressed(new IOException("the previous " + out + " is left at " + old, restore));
-                }
-            }
-            throw e;
-        }
-        if (old != null) {
-            deleteTree(old);
+        });
+    }
+
+    private static void putNorm(Map<String, Tensor> named, String name, VitParameters.Norm norm) {
+        if (norm != null) {
+            named.put(name + ".weight", norm.weight());
+            named.put(name + ".bias", norm.bias());
         }
     }
 
-    private static void fsync(Path file) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
-            ch.force(true);
-        }
-    }
-
-    /** Makes new entries and renames in {@code dir} durable; skipped where a directory cannot be opened. */
-    private static void fsyncDirectory(Path dir) {
-        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
-            ch.force(true);
-        } catch (IOException e) {
-            // Some platforms cannot open a directory for fsync; the rename itself is still atomic.
-        }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
+    private static void putLinear(Map<String, Tensor> named, String name, VitParameters.Linear linear) {
+        if (linear != null) {
+            named.put(name + ".weight", linear.weight());
+            named.put(name + ".bias", linear.bias());
         }
     }
 }

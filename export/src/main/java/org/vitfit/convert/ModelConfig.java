@@ -23,11 +23,6 @@ record ModelConfig(FamilyTable table, String architecture, JsonNode config, Prep
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** Heads per width in timm's named ViT sizes, for configs that carry no model_args. */
-    private static final Map<String, Integer> TIMM_HEADS = Map.of(
-            "vit_tiny", 3, "vit_small", 6, "vit_medium", 8, "vit_base", 12, "vit_large", 16,
-            "vit_huge", 16, "vit_giant", 16, "vit_gigantic", 16);
-
     static ModelConfig read(Path dir, Path preprocessorOverride) throws IOException {
         Path configFile = dir.resolve("config.json");
         if (!Files.isRegularFile(configFile)) {
@@ -139,9 +134,8 @@ record ModelConfig(FamilyTable table, String architecture, JsonNode config, Prep
             int mlp = (int) mapper.shape(String.format(table.block(), 0) + table.fc1() + ".weight")[0];
             int heads = args.path("num_heads").asInt(0);
             if (heads == 0) {
-                heads = TIMM_HEADS.entrySet().stream()
-                        .filter(e -> architecture.startsWith(e.getKey() + "_"))
-                        .map(Map.Entry::getValue).findFirst()
+                // The name's width is checked against the weights' by ConfigAgreement.
+                heads = ConfigAgreement.timmHeads(architecture)
                         .orElseThrow(() -> new ConversionException("config.json of " + architecture
                                 + " gives no model_args.num_heads and the name does not imply it; add it to model_args"));
             }

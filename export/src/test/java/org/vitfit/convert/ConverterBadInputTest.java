@@ -1,10 +1,14 @@
 package org.vitfit.convert;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vitfit.io.OutputKind;
+import org.vitfit.io.OutputRefusedException;
+import org.vitfit.io.SafeOutput;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -13,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -56,6 +61,18 @@ class ConverterBadInputTest {
         return e.getMessage();
     }
 
+    /** Writes {@code value} over element {@code index} of an F32 tensor of the checkpoint. */
+    private void poke(String tensor, int index, float value) throws IOException {
+        Path w = checkpoint.resolve("model.safetensors");
+        byte[] all = Files.readAllBytes(w);
+        ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
+        int headerLength = (int) b.getLong(0);
+        JsonNode header = JSON.readTree(new String(all, 8, headerLength, StandardCharsets.UTF_8));
+        long begin = header.path(tensor).path("data_offsets").get(0).asLong();
+        b.putFloat((int) (8 + headerLength + begin + 4L * index), value);
+        Files.write(w, all);
+    }
+
     private void editConfig(java.util.function.Consumer<ObjectNode> edit) throws IOException {
         ObjectNode c = (ObjectNode) JSON.readTree(checkpoint.resolve("config.json").toFile());
         edit.accept(c);
@@ -75,10 +92,94 @@ class ConverterBadInputTest {
     @Test
     void refusesToOverwriteUnlessAsked() throws IOException {
         Converter.convert(checkpoint, outParent.resolve("model"));
-        assertThrows(java.nio.file.FileAlreadyExistsException.class,
+        OutputRefusedException e = assertThrows(OutputRefusedException.class,
                 () -> Converter.convert(checkpoint, outParent.resolve("model")));
-        Converter.convert(checkpoint, outParent.resolve("model"), new Converter.Options(null, true, null));
+        assertTrue(e.getMessage().contains("already exists (a vitfit converted model written"), e.getMessage());
+        assertTrue(e.getMessage().contains("pass --overwrite"), e.getMessage());
+        String before = Files.readString(outParent.resolve("model/vitfit-model.json"));
+        Converter.convert(checkpoint, outParent.resolve("model"), new Converter.Options("again", true, null));
         assertTrue(Files.isRegularFile(outParent.resolve("model/model.onnx")));
+        assertTrue(SafeOutput.isOurs(outParent.resolve("model"), OutputKind.MODEL));
+        assertFalse(before.equals(Files.readString(outParent.resolve("model/vitfit-model.json"))), "replaced");
+        try (Stream<Path> left = Files.list(outParent)) {
+            assertEquals(List.of("model"), left.map(p -> p.getFileName().toString()).toList(),
+                    "the replaced model leaves no copy beside it");
+        }
+    }
+
+    /** Issue 11 item 1: --overwrite replaced a project folder with model files. */
+    @Test
+    void overwriteNeverReplacesADirectoryVitfitDidNotWrite() throws IOException {
+        Path project = Files.createDirectories(tmp.resolve("project/src"));
+        Files.writeString(project.resolve("Main.java"), "class Main {}");
+        Files.writeString(tmp.resolve("project/README.md"), "mine");
+        OutputRefusedException e = assertThrows(OutputRefusedException.class, () -> Converter.convert(checkpoint,
+                tmp.resolve("project"), new Converter.Options(null, true, null)));
+        assertTrue(e.getMessage().contains("was not written by vitfit as a converted model (it holds README.md, src/)"),
+                e.getMessage());
+        assertEquals("class Main {}", Files.readString(project.resolve("Main.java")));
+        try (Stream<Path> left = Files.list(tmp.resolve("project"))) {
+            assertEquals(2, left.count(), "nothing added or removed");
+        }
+
+        // A head directory is vitfit's, but not a model: --overwrite does not turn one into the other.
+        Path head = Files.createDirectories(tmp.resolve("head"));
+        org.vitfit.io.OutputMarker.write(head, OutputKind.HEAD);
+        e = assertThrows(OutputRefusedException.class, () -> Converter.convert(checkpoint, head,
+                new Converter.Options(null, true, null)));
+        assertTrue(e.getMessage().contains("is a vitfit head, not a converted model"), e.getMessage());
+    }
+
+    @Test
+    void refusesAnOutputThatOverlapsTheCheckpoint() throws IOException {
+        Converter.Options overwrite = new Converter.Options(null, true, null);
+        OutputRefusedException e = assertThrows(OutputRefusedException.class,
+                () -> Converter.convert(checkpoint, checkpoint, overwrite));
+        assertTrue(e.getMessage().contains("is also the checkpoint directory"), e.getMessage());
+        e = assertThrows(OutputRefusedException.class,
+                () -> Converter.convert(checkpoint, checkpoint.resolve("model"), overwrite));
+        assertTrue(e.getMessage().contains("lies inside the checkpoint directory"), e.getMessage());
+        e = assertThrows(OutputRefusedException.class, () -> Converter.convert(checkpoint, tmp, overwrite));
+        assertTrue(e.getMessage().contains("contains the checkpoint directory"), e.getMessage());
+        Path processor = checkpoint.resolve("preprocessor_config.json");
+        e = assertThrows(OutputRefusedException.class, () -> Converter.convert(checkpoint, processor.resolveSibling("x"),
+                new Converter.Options(null, true, processor)));
+        assertTrue(e.getMessage().contains("checkpoint directory"), e.getMessage());
+        assertEquals(3, Files.list(checkpoint).count(), "the checkpoint is untouched");
+    }
+
+    /** Issue 11 item 3: a checkpoint with NaN weights converted and extracted "with no failed images". */
+    @Test
+    void nonFiniteWeightsAreRefusedNamingTheTensor() throws IOException {
+        poke("encoder.layer.1.output.dense.weight", 17, Float.NaN);
+        String msg = convertFails();
+        assertTrue(msg.contains("tensor 'encoder.layer.1.output.dense.weight'") && msg.contains("holds NaN at index 17")
+                && msg.contains("non-finite weights"), msg);
+    }
+
+    @Test
+    void infiniteWeightsAreRefusedToo() throws IOException {
+        poke("layernorm.bias", 3, Float.NEGATIVE_INFINITY);
+        String msg = convertFails();
+        assertTrue(msg.contains("tensor 'layernorm.bias'") && msg.contains("holds -Infinity at index 3"), msg);
+    }
+
+    /** Issue 11 item 6: std [0,0,0] was accepted at convert and failed only at extract. */
+    @Test
+    void impossibleNormalisationIsRefusedAtConvert() throws IOException {
+        Path processor = checkpoint.resolve("preprocessor_config.json");
+        String original = Files.readString(processor);
+        ObjectNode p = (ObjectNode) JSON.readTree(original);
+        p.putArray("image_std").add(0.0).add(0.0).add(0.0);
+        JSON.writeValue(processor.toFile(), p);
+        String msg = convertFails();
+        assertTrue(msg.contains(processor + " gives a preprocessing that cannot be applied") && msg.contains("std[0] is 0"),
+                msg);
+
+        Files.writeString(processor, original.replaceFirst("\"image_mean\":\\s*\\[[^]]*]",
+                "\"image_mean\": [0.5, 1e999, 0.5]"));
+        msg = convertFails();
+        assertTrue(msg.contains("mean[1] must be a finite number, got Infinity"), msg);
     }
 
     @Test
@@ -96,24 +197,38 @@ class ConverterBadInputTest {
     }
 
     @Test
-    void missingTensorWhenConfigClaimsMoreLayers() throws IOException {
+    void configClaimsMoreLayersThanTheWeightsHold() throws IOException {
         editConfig(c -> c.put("num_hidden_layers", 3));
         String msg = convertFails();
-        assertTrue(msg.contains("encoder.layer.2.") && msg.contains("missing tensor"), msg);
+        assertTrue(msg.contains("config.json: num_hidden_layers is 3 but the checkpoint holds 2 blocks "
+                + "(encoder.layer.0. to encoder.layer.1.)"), msg);
     }
 
     @Test
-    void extraTensorsWhenConfigClaimsFewerLayers() throws IOException {
+    void configClaimsFewerLayersThanTheWeightsHold() throws IOException {
         editConfig(c -> c.put("num_hidden_layers", 1));
         String msg = convertFails();
-        assertTrue(msg.contains("encoder.layer.1.") && msg.contains("does not use"), msg);
+        assertTrue(msg.contains("num_hidden_layers is 1 but the checkpoint holds 2 blocks"), msg);
     }
 
     @Test
-    void shapeMismatch() throws IOException {
+    void mlpWidthMismatch() throws IOException {
         editConfig(c -> c.put("intermediate_size", 256));
         String msg = convertFails();
-        assertTrue(msg.contains("intermediate.dense.weight") && msg.contains("[128, 64]"), msg);
+        assertTrue(msg.contains("intermediate_size is 256 but encoder.layer.0.intermediate.dense.weight has shape "
+                + "[128, 64] (an MLP 128 wide)"), msg);
+    }
+
+    /** Issue 11 item 6: a config whose width contradicts the weights names the field. */
+    @Test
+    void widthAndPatchMismatchNameTheField() throws IOException {
+        editConfig(c -> c.put("hidden_size", 128));
+        String msg = convertFails();
+        assertTrue(msg.contains("config.json: hidden_size is 128 but the weights are 64 wide "
+                + "(embeddings.patch_embeddings.projection.weight has shape [64, 3, 16, 16])"), msg);
+        editConfig(c -> c.put("hidden_size", 64).put("patch_size", 14));
+        msg = convertFails();
+        assertTrue(msg.contains("patch_size is 14 but embeddings.patch_embeddings.projection.weight has shape"), msg);
     }
 
     @Test
