@@ -3,12 +3,16 @@ package org.vitfit.cli;
 import org.vitfit.convert.Converter;
 import org.vitfit.convert.Precision;
 import org.vitfit.hub.HubClient;
+import org.vitfit.io.OutputKind;
+import org.vitfit.io.SafeOutput;
 import org.vitfit.runtime.ModelDescriptor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "convert",
@@ -41,7 +45,8 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "DIR", description = "Directory to create.")
     Path output;
 
-    @Option(names = "--overwrite", description = "Replace --output if it exists.")
+    @Option(names = "--overwrite", description = "Replace --output if it is a model directory an earlier "
+            + "'vitfit convert' wrote (anything else is refused).")
     boolean overwrite;
 
     @Option(names = "--preprocessor-config", paramLabel = "FILE",
@@ -69,7 +74,14 @@ final class ConvertCommand implements Callable<Integer> {
             if (offline) {
                 b.offline(true);
             }
-            dir = b.build().snapshot(hub);
+            HubClient client = b.build();
+            // Refused before a download that may take long; the snapshot itself is checked again by convert.
+            List<SafeOutput.Input> inputs = new ArrayList<>(List.of(SafeOutput.Input.of("Hub cache", client.cacheDir())));
+            if (preprocessorConfig != null) {
+                inputs.add(SafeOutput.Input.of("--preprocessor-config", preprocessorConfig));
+            }
+            SafeOutput.checkDirectory(output, OutputKind.MODEL, overwrite, inputs);
+            dir = client.snapshot(hub);
             source = "hub:" + hub;
         }
         ModelDescriptor d = Converter.convert(dir, output,

@@ -2,23 +2,26 @@ package org.vitfit.classifier;
 
 import ai.onnx.proto.OnnxMl;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.vitfit.classify.ClassifierArchive;
 import org.vitfit.classify.ClassifierDescriptor;
+import org.vitfit.classify.ClassifierIntegrity;
+import org.vitfit.io.OutputKind;
+import org.vitfit.io.SafeOutput;
+import org.vitfit.runtime.Finite;
 import org.vitfit.runtime.Hashing;
 import org.vitfit.runtime.ModelDescriptor;
 import org.vitfit.runtime.VitfitVersion;
 
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.channels.FileChannel;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
-import java.security.SecureRandom;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
@@ -31,8 +34,8 @@ import java.util.zip.ZipOutputStream;
 /**
  * {@code vitfit export}: a converted model plus a trained head become one {@code .vitfit} file, a zip holding
  * {@code classifier.onnx} (backbone and head fused into one graph, see {@link GraphFusion}, with the description in
- * its {@code metadata_props}) and {@code vitfit-classifier.json} ({@link ClassifierDescriptor}). The file appears
- * complete or not at all.
+ * its {@code metadata_props}), {@code vitfit-classifier.json} ({@link ClassifierDescriptor}) and the sizes and
+ * sha256 of both ({@link ClassifierIntegrity}). The file appears complete or not at all, through {@link SafeOutput}.
  */
 public final class ClassifierExporter {
 
@@ -44,24 +47,20 @@ public final class ClassifierExporter {
     static final String META_HEAD_PREFIX = "vitfit.head.";
 
     private static final ObjectMapper COMPACT = new ObjectMapper();
-    private static final SecureRandom RANDOM = new SecureRandom();
 
     private ClassifierExporter() {
     }
 
     /**
      * Fuses {@code modelDir} (from {@code vitfit convert}) with {@code headDir} (from {@code vitfit train}) into
-     * {@code output}. Refuses a head trained on another backbone or embedding width, and an existing output unless
-     * {@code overwrite}.
+     * {@code output}. Refuses a head trained on another backbone or embedding width or with non-finite weights, an
+     * output that is the model or head directory, and an existing file unless {@code overwrite} is set and the file
+     * is a classifier vitfit exported.
      */
     public static Result export(Path modelDir, Path headDir, Path output, boolean overwrite) throws IOException {
-        if (Files.isDirectory(output)) {
-            throw new FileAlreadyExistsException(output.toString(), null, "is a directory; give a file name such as "
-                    + output.resolve("classifier.vitfit"));
-        }
-        if (Files.exists(output) && !overwrite) {
-            throw new FileAlreadyExistsException(output.toString(), null, "already exists; pass --overwrite to replace it");
-        }
+        List<SafeOutput.Input> inputs = List.of(SafeOutput.Input.of("--model", modelDir),
+                SafeOutput.Input.of("--head", headDir));
+        SafeOutput.checkFile(output, OutputKind.CLASSIFIER, ClassifierArchive::isClassifierFile, overwrite, inputs);
         ModelDescriptor model = ModelDescriptor.read(modelDir);
         Path modelOnnx = modelDir.resolve(ModelDescriptor.ONNX_FILE_NAME);
         byte[] backboneBytes;
@@ -93,6 +92,7 @@ public final class ClassifierExporter {
                     + "sha256 " + head.backboneModelSha256() + " but " + modelDir + " is sha256 " + backboneSha
                     + "; export with the model directory 'vitfit extract' used for the head's training cache");
         }
+        requireFinite(head);
 
         OnnxMl.ModelProto backbone;
         try {
@@ -110,10 +110,56 @@ public final class ClassifierExporter {
         }
         Instant now = Instant.now().truncatedTo(ChronoUnit.SECONDS);
         ClassifierDescriptor descriptor = describe(model, backboneSha, head, fused, now);
-        OnnxMl.ModelProto withMeta = withMetadata(fused, backbone, head, descriptor);
-        long bytes = writeAtomically(output, overwrite, withMeta.toByteArray(),
-                descriptor.toJson().getBytes(StandardCharsets.UTF_8), now);
+        String graphSha = Hashing.sha256(fused.getGraph().toByteArray());
+        byte[] onnx = withMetadata(fused, backbone, head, descriptor, graphSha).toByteArray();
+        byte[] json = descriptor.toJson().getBytes(StandardCharsets.UTF_8);
+        ClassifierIntegrity integrity = ClassifierIntegrity.of(List.of(
+                ClassifierIntegrity.Entry.of(ClassifierDescriptor.ONNX_ENTRY, onnx),
+                ClassifierIntegrity.Entry.of(ClassifierDescriptor.JSON_ENTRY, json)), graphSha);
+        long bytes = SafeOutput.writeFile(output, OutputKind.CLASSIFIER, ClassifierArchive::isClassifierFile, overwrite,
+                inputs, tmp -> {
+                    writeZip(tmp, onnx, json, integrity.toJson(), now);
+                    // Read back with every check a loader runs, before the file is published.
+                    ClassifierArchive.verify(tmp);
+                    return Files.size(tmp);
+                });
         return new Result(output, descriptor, bytes);
+    }
+
+    /**
+     * "Finite or refused": a head whose training diverged would answer NaN with an arbitrary label for every image.
+     * Checks every float initializer of {@code head.onnx} and the multi-label thresholds.
+     */
+    private static void requireFinite(HeadFiles head) throws ClassifierExportException {
+        String onnxFile = head.json().path("onnxFile").asText("head.onnx");
+        String advice = "the head's training diverged; train it again (e.g. with a lower --lr) - vitfit does not "
+                + "export non-finite weights";
+        try {
+            for (OnnxMl.TensorProto t : head.onnx().getGraph().getInitializerList()) {
+                if (t.getDataType() != OnnxMl.TensorProto.DataType.FLOAT_VALUE) {
+                    continue;
+                }
+                float[] values;
+                if (!t.getRawData().isEmpty()) {
+                    FloatBuffer fb = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+                    values = new float[fb.remaining()];
+                    fb.get(values);
+                } else {
+                    values = new float[t.getFloatDataCount()];
+                    for (int i = 0; i < values.length; i++) {
+                        values[i] = t.getFloatData(i);
+                    }
+                }
+                Finite.require(values, "head " + head.dir() + ": " + onnxFile + " initializer '"
+                        + t.getName() + "'", advice);
+            }
+            if (head.thresholds() != null) {
+                Finite.require(head.thresholds(), "head " + head.dir() + ": the thresholds in " + HeadFiles.HEAD_JSON,
+                        advice);
+            }
+        } catch (Finite.NonFiniteException e) {
+            throw new ClassifierExportException(e.getMessage(), e);
+        }
     }
 
     private static ClassifierDescriptor describe(ModelDescriptor model, String backboneSha, HeadFiles head,
@@ -137,7 +183,7 @@ public final class ClassifierExporter {
      * The backbone's own properties (family, source, weights sha256) are kept as they were.
      */
     private static OnnxMl.ModelProto withMetadata(OnnxMl.ModelProto fused, OnnxMl.ModelProto backbone, HeadFiles head,
-                                                  ClassifierDescriptor d) throws IOException {
+                                                  ClassifierDescriptor d, String graphSha256) throws IOException {
         OnnxMl.ModelProto.Builder m = fused.toBuilder().clearMetadataProps();
         m.addAllMetadataProps(backbone.getMetadataPropsList());
         for (OnnxMl.StringStringEntryProto p : head.onnx().getMetadataPropsList()) {
@@ -153,6 +199,7 @@ public final class ClassifierExporter {
         m.addMetadataProps(prop(ClassifierDescriptor.META_PREPROCESSING, COMPACT.writeValueAsString(d.preprocessing())));
         m.addMetadataProps(prop(ClassifierDescriptor.META_BACKBONE_ONNX_SHA256, d.provenance().backbone().onnxSha256()));
         m.addMetadataProps(prop(ClassifierDescriptor.META_CLASSIFIER, COMPACT.writeValueAsString(d)));
+        m.addMetadataProps(prop(ClassifierDescriptor.META_GRAPH_SHA256, graphSha256));
         m.setDocString("vitfit classifier: input " + ClassifierDescriptor.INPUT + " float32 [N,3," + d.imageHeight() + ","
                 + d.imageWidth() + "] preprocessed as metadata '" + ClassifierDescriptor.META_PREPROCESSING
                 + "' says; outputs " + String.join(", ", d.outputs()) + " over the labels in metadata '"
@@ -165,55 +212,32 @@ public final class ClassifierExporter {
     }
 
     /**
-     * Writes the zip to a hidden temporary sibling, forces it to disk and renames it into place, so a reader never
-     * sees a half-written classifier and a failed export leaves nothing behind. The ONNX entry is stored uncompressed:
-     * float weights barely compress and a stored entry loads without inflating.
+     * The zip: {@code classifier.onnx} stored (float weights barely compress and a stored entry loads without
+     * inflating), then {@code vitfit-classifier.json}, then the integrity record of both.
      */
-    private static long writeAtomically(Path output, boolean overwrite, byte[] onnx, byte[] json, Instant time)
+    private static void writeZip(Path file, byte[] onnx, byte[] json, byte[] integrity, Instant time)
             throws IOException {
-        Path dir = output.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        // Not Files.createTempFile: its owner-only permissions would stay on the published file.
-        Path tmp = dir.resolve("." + output.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
-        try {
-            try (OutputStream out = Files.newOutputStream(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-                 ZipOutputStream zip = new ZipOutputStream(out)) {
-                zip.setComment("vitfit classifier");
-                ZipEntry onnxEntry = new ZipEntry(ClassifierDescriptor.ONNX_ENTRY);
-                onnxEntry.setMethod(ZipEntry.STORED);
-                onnxEntry.setSize(onnx.length);
-                onnxEntry.setCompressedSize(onnx.length);
-                CRC32 crc = new CRC32();
-                crc.update(onnx);
-                onnxEntry.setCrc(crc.getValue());
-                onnxEntry.setLastModifiedTime(FileTime.from(time));
-                zip.putNextEntry(onnxEntry);
-                zip.write(onnx);
-                zip.closeEntry();
-                ZipEntry jsonEntry = new ZipEntry(ClassifierDescriptor.JSON_ENTRY);
-                jsonEntry.setLastModifiedTime(FileTime.from(time));
-                zip.putNextEntry(jsonEntry);
-                zip.write(json);
+        try (OutputStream out = Files.newOutputStream(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+             ZipOutputStream zip = new ZipOutputStream(out)) {
+            zip.setComment("vitfit classifier");
+            ZipEntry onnxEntry = new ZipEntry(ClassifierDescriptor.ONNX_ENTRY);
+            onnxEntry.setMethod(ZipEntry.STORED);
+            onnxEntry.setSize(onnx.length);
+            onnxEntry.setCompressedSize(onnx.length);
+            CRC32 crc = new CRC32();
+            crc.update(onnx);
+            onnxEntry.setCrc(crc.getValue());
+            onnxEntry.setLastModifiedTime(FileTime.from(time));
+            zip.putNextEntry(onnxEntry);
+            zip.write(onnx);
+            zip.closeEntry();
+            for (String name : List.of(ClassifierDescriptor.JSON_ENTRY, ClassifierIntegrity.ENTRY)) {
+                ZipEntry e = new ZipEntry(name);
+                e.setLastModifiedTime(FileTime.from(time));
+                zip.putNextEntry(e);
+                zip.write(name.equals(ClassifierIntegrity.ENTRY) ? integrity : json);
                 zip.closeEntry();
             }
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ch.force(true);
-            }
-            if (!overwrite && Files.exists(output)) {
-                throw new FileAlreadyExistsException(output.toString(), null,
-                        "appeared while exporting; pass --overwrite to replace it");
-            }
-            // Same directory, so rename(2): atomic, and it replaces an existing file.
-            Files.move(tmp, output, StandardCopyOption.ATOMIC_MOVE);
-            // Make the rename itself durable; skipped where a directory cannot be opened (it stays atomic).
-            try (FileChannel parent = FileChannel.open(output.toAbsolutePath().getParent(), StandardOpenOption.READ)) {
-                parent.force(true);
-            } catch (IOException e) {
-                // Not every platform lets a directory be opened; the rename is atomic either way.
-            }
-            return Files.size(output);
-        } finally {
-            Files.deleteIfExists(tmp);
         }
     }
 }

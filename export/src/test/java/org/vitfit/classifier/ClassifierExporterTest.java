@@ -12,12 +12,12 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.vitfit.classify.ClassifierDescriptor;
 import org.vitfit.classify.Classification;
 import org.vitfit.classify.VitClassifier;
+import org.vitfit.io.OutputRefusedException;
 import org.vitfit.preprocess.PreprocessRecipe;
 import org.vitfit.runtime.Hashing;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -74,12 +74,21 @@ class ClassifierExporterTest {
 
         try (ZipFile zip = new ZipFile(file.toFile())) {
             List<String> names = zip.stream().map(ZipEntry::getName).toList();
-            assertEquals(List.of("classifier.onnx", "vitfit-classifier.json"), names);
+            assertEquals(List.of("classifier.onnx", "vitfit-classifier.json", "vitfit-integrity.json"), names);
             assertEquals(ZipEntry.STORED, zip.getEntry("classifier.onnx").getMethod());
         }
         try (Stream<Path> s = Files.list(tmp)) {
-            assertEquals(List.of(), s.filter(p -> p.getFileName().toString().endsWith(".tmp")).toList(),
+            assertEquals(List.of(), s.filter(p -> p.getFileName().toString().contains(".vitfit-")).toList(),
                     "no temporary file is left beside the output");
+        }
+        // The integrity record: size and sha256 of both other entries, and the graph's sha256 (also in the metadata).
+        var record = HandHead.JSON.readTree(entry(file, "vitfit-integrity.json"));
+        assertEquals("vitfit-integrity", record.path("format").asText());
+        assertEquals(2, record.path("entries").size());
+        for (var e : record.path("entries")) {
+            byte[] content = entry(file, e.path("name").asText());
+            assertEquals(content.length, e.path("size").asLong(), e.toString());
+            assertEquals(Hashing.sha256(content), e.path("sha256").asText(), e.toString());
         }
         Path plain = Files.writeString(tmp.resolve("plain-file"), "x");
         assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(file),
@@ -114,6 +123,8 @@ class ClassifierExporterTest {
         assertEquals(backbone.sha256(), meta.get("vitfit.backbone_onnx_sha256"));
         assertEquals("timm_vit", meta.get("vitfit.family"), "the backbone's own properties are kept");
         assertEquals("hand", meta.get("vitfit.head.tribuo_provenance"));
+        assertEquals(Hashing.sha256(m.getGraph().toByteArray()), meta.get("vitfit.graph_sha256"));
+        assertEquals(meta.get("vitfit.graph_sha256"), record.path("onnxGraphSha256").asText());
         if (multiLabel) {
             assertArrayEquals(head.thresholds, HandHead.JSON.readValue(meta.get("vitfit.thresholds"), float[].class));
         } else {
@@ -257,8 +268,9 @@ class ClassifierExporterTest {
         NoSuchFileException e = assertThrows(NoSuchFileException.class,
                 () -> ClassifierExporter.export(backbone.dir(), headDir, tmp.resolve("x.vitfit"), false));
         assertTrue(e.getMessage().contains("the head's ONNX graph is missing"), e.getMessage());
+        Path notAHead = Files.createDirectories(tmp.resolve("not-a-head"));
         e = assertThrows(NoSuchFileException.class,
-                () -> ClassifierExporter.export(backbone.dir(), tmp, tmp.resolve("x.vitfit"), false));
+                () -> ClassifierExporter.export(backbone.dir(), notAHead, tmp.resolve("x.vitfit"), false));
         assertTrue(e.getMessage().contains("not a vitfit head directory"), e.getMessage());
         e = assertThrows(NoSuchFileException.class,
                 () -> ClassifierExporter.export(headDir, headDir, tmp.resolve("x.vitfit"), false));
@@ -278,22 +290,72 @@ class ClassifierExporterTest {
         assertTrue(e.getMessage().contains("changed after conversion"), e.getMessage());
     }
 
+    /** Issue 11 item 3: a head trained with --lr 1e30 was packed and answered NaN. */
     @Test
-    void replacesAnExistingFileOnlyWhenAskedTo() throws IOException {
+    void refusesAHeadWithNonFiniteWeights() throws IOException {
+        HandHead diverged = new HandHead(192, 3, false, 1);
+        diverged.weights[5] = Float.NaN;
+        Path work = Files.createTempDirectory(tmp, "nan");
+        Path headDir = diverged.write(work.resolve("head"), backbone.sha256());
+        ClassifierExportException e = assertThrows(ClassifierExportException.class,
+                () -> ClassifierExporter.export(backbone.dir(), headDir, work.resolve("nan.vitfit"), false));
+        assertEquals("head " + headDir + ": head.onnx initializer 'weights' holds NaN at index 5; the head's training "
+                + "diverged; train it again (e.g. with a lower --lr) - vitfit does not export non-finite weights",
+                e.getMessage());
+        HandHead badThresholds = new HandHead(192, 3, true, 1);
+        badThresholds.thresholds[1] = Float.POSITIVE_INFINITY;
+        Path multi = badThresholds.write(work.resolve("multi"), backbone.sha256());
+        e = assertThrows(ClassifierExportException.class,
+                () -> ClassifierExporter.export(backbone.dir(), multi, work.resolve("inf.vitfit"), false));
+        assertTrue(e.getMessage().contains("the thresholds in head.json holds Infinity at index 1"), e.getMessage());
+        try (Stream<Path> s = Files.list(work)) {
+            assertEquals(List.of("head", "multi"), s.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+    }
+
+    /** Issue 11 item 1: --overwrite replaces only a classifier vitfit exported, never another file. */
+    @Test
+    void replacesAnExistingFileOnlyWhenItIsAClassifierAndAskedTo() throws IOException {
         Path headDir = new HandHead(192, 3, false, 1).write(tmp.resolve("head"), backbone.sha256());
         Path out = tmp.resolve("pets.vitfit");
         Files.writeString(out, "keep me");
-        FileAlreadyExistsException e = assertThrows(FileAlreadyExistsException.class,
-                () -> ClassifierExporter.export(backbone.dir(), headDir, out, false));
-        assertTrue(e.getMessage().contains("--overwrite"), e.getMessage());
+        for (boolean overwrite : new boolean[] {false, true}) {
+            OutputRefusedException e = assertThrows(OutputRefusedException.class,
+                    () -> ClassifierExporter.export(backbone.dir(), headDir, out, overwrite));
+            assertTrue(e.getMessage().contains(out + " already exists and is not a classifier file written by vitfit; "
+                    + "refusing to replace it."), e.getMessage());
+        }
         assertEquals("keep me", Files.readString(out));
 
-        ClassifierExporter.Result r = ClassifierExporter.export(backbone.dir(), headDir, out, true);
-        assertEquals(Files.size(out), r.bytes());
-        try (VitClassifier c = VitClassifier.load(out)) {
-            assertEquals(3, c.labels().size());
+        // Another zip (a user's archive) is not ours either.
+        Path archive = tmp.resolve("photos.zip");
+        try (java.nio.file.FileSystem fs = java.nio.file.FileSystems.newFileSystem(archive,
+                Map.of("create", "true"))) {
+            Files.writeString(fs.getPath("a.txt"), "mine");
         }
+        assertThrows(OutputRefusedException.class, () -> ClassifierExporter.export(backbone.dir(), headDir, archive, true));
+
+        // An earlier export is replaced with --overwrite, and only with it.
+        Path ours = tmp.resolve("ours.vitfit");
+        ClassifierExporter.export(backbone.dir(), headDir, ours, false);
+        OutputRefusedException e = assertThrows(OutputRefusedException.class,
+                () -> ClassifierExporter.export(backbone.dir(), headDir, ours, false));
+        assertTrue(e.getMessage().contains("already exists; pass --overwrite"), e.getMessage());
+        Path head4 = new HandHead(192, 4, false, 2).write(tmp.resolve("head4"), backbone.sha256());
+        ClassifierExporter.Result r = ClassifierExporter.export(backbone.dir(), head4, ours, true);
+        assertEquals(Files.size(ours), r.bytes());
+        try (VitClassifier c = VitClassifier.load(ours)) {
+            assertEquals(4, c.labels().size());
+        }
+
         Path dir = Files.createDirectories(tmp.resolve("a-directory"));
-        assertThrows(FileAlreadyExistsException.class, () -> ClassifierExporter.export(backbone.dir(), headDir, dir, true));
+        e = assertThrows(OutputRefusedException.class, () -> ClassifierExporter.export(backbone.dir(), headDir, dir, true));
+        assertTrue(e.getMessage().contains("is a directory"), e.getMessage());
+        e = assertThrows(OutputRefusedException.class,
+                () -> ClassifierExporter.export(backbone.dir(), headDir, headDir.resolve("x.vitfit"), true));
+        assertTrue(e.getMessage().contains("lies inside the --head " + headDir), e.getMessage());
+        e = assertThrows(OutputRefusedException.class,
+                () -> ClassifierExporter.export(backbone.dir(), headDir, backbone.dir(), true));
+        assertTrue(e.getMessage().contains("is also the --model"), e.getMessage());
     }
 }

@@ -76,6 +76,8 @@ public record ClassifierDescriptor(
     public static final String META_THRESHOLDS = "vitfit.thresholds";
     public static final String META_PREPROCESSING = "vitfit.preprocessing";
     public static final String META_BACKBONE_ONNX_SHA256 = "vitfit.backbone_onnx_sha256";
+    /** sha256 of the serialised graph, so a bare {@code classifier.onnx} can be checked on its own. */
+    public static final String META_GRAPH_SHA256 = "vitfit.graph_sha256";
 
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 

@@ -10,6 +10,7 @@ import org.vitfit.onnx.Device;
 import org.vitfit.onnx.OnnxSessions;
 import org.vitfit.preprocess.ImageDecoder;
 import org.vitfit.preprocess.Preprocessor;
+import org.vitfit.runtime.Finite;
 
 import java.awt.image.BufferedImage;
 import java.io.IOException;
@@ -17,7 +18,6 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -28,8 +28,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.zip.ZipEntry;
-import java.util.zip.ZipFile;
 
 /**
  * An exported classifier ready to use from any Java application: loads a {@code .vitfit} file (or a bare
@@ -106,21 +104,34 @@ public final class VitClassifier implements AutoCloseable {
     }
 
     private static VitClassifier loadArchive(Path file, Device device, int threads) throws IOException {
-        byte[] onnx;
-        ClassifierDescriptor d;
-        try (ZipFile zip = new ZipFile(file.toFile())) {
-            d = ClassifierDescriptor.parse(entry(zip, file, ClassifierDescriptor.JSON_ENTRY),
-                    file + "!" + ClassifierDescriptor.JSON_ENTRY);
-            onnx = entry(zip, file, ClassifierDescriptor.ONNX_ENTRY);
+        return open(ClassifierArchive.readArchive(file), file, ClassifierDescriptor.ONNX_ENTRY, device, threads);
+    }
+
+    private static VitClassifier loadBareOnnx(Path file, Device device, int threads) throws IOException {
+        ClassifierArchive.Contents contents;
+        try {
+            contents = ClassifierArchive.readBareOnnx(file);
+        } catch (IOException e) {
+            if (e.getMessage() != null && e.getMessage().contains("not a valid ONNX model")) {
+                throw new IOException(file + ": neither a .vitfit file nor an ONNX model ("
+                        + e.getMessage().substring(e.getMessage().indexOf("not a valid ONNX model")) + ")", e);
+            }
+            throw e;
         }
+        return open(contents, file, null, device, threads);
+    }
+
+    /** Runs exactly the bytes that were checked, not the file again (it could change in between). */
+    private static VitClassifier open(ClassifierArchive.Contents contents, Path file, String entry, Device device,
+                                      int threads) throws IOException {
         OnnxSessions.Opened opened;
         try {
-            opened = OnnxSessions.open(onnx, device, threads);
+            opened = OnnxSessions.open(contents.onnx(), device, threads);
         } catch (OrtException e) {
-            throw new IOException(file + "!" + ClassifierDescriptor.ONNX_ENTRY + ": ONNX Runtime cannot load it: "
+            throw new IOException(file + (entry == null ? "" : "!" + entry) + ": ONNX Runtime cannot load it: "
                     + e.getMessage(), e);
         }
-        return create(d, opened, file.toString());
+        return create(contents.descriptor(), opened, file.toString());
     }
 
     /** Takes ownership of {@code opened}: closes it when the graph does not match the description. */
@@ -132,45 +143,6 @@ public final class VitClassifier implements AutoCloseable {
             closeQuietly(opened, e);
             throw e;
         }
-    }
-
-    private static byte[] entry(ZipFile zip, Path file, String name) throws IOException {
-        ZipEntry e = zip.getEntry(name);
-        if (e == null) {
-            throw new IOException(file + ": not a vitfit classifier (no " + name + " entry); export one with "
-                    + "'vitfit export'");
-        }
-        if (e.getSize() > Integer.MAX_VALUE - 8) {
-            throw new IOException(file + "!" + name + ": " + e.getSize() + " bytes, over the 2 GiB a single ONNX "
-                    + "protobuf can hold");
-        }
-        try (InputStream in = zip.getInputStream(e)) {
-            return in.readAllBytes();
-        }
-    }
-
-    private static VitClassifier loadBareOnnx(Path file, Device device, int threads) throws IOException {
-        OnnxSessions.Opened opened;
-        try {
-            opened = OnnxSessions.open(file, device, threads);
-        } catch (OrtException e) {
-            throw new IOException(file + ": neither a .vitfit file nor an ONNX model ONNX Runtime can load: "
-                    + e.getMessage(), e);
-        }
-        ClassifierDescriptor d;
-        try {
-            String json = opened.session().getMetadata().getCustomMetadata().get(ClassifierDescriptor.META_CLASSIFIER);
-            if (json == null) {
-                throw new IOException(file + ": an ONNX model without the '" + ClassifierDescriptor.META_CLASSIFIER
-                        + "' metadata property, so not an exported vitfit classifier; export one with 'vitfit export'");
-            }
-            d = ClassifierDescriptor.parse(json.getBytes(StandardCharsets.UTF_8),
-                    file + " metadata " + ClassifierDescriptor.META_CLASSIFIER);
-        } catch (IOException | OrtException | RuntimeException e) {
-            closeQuietly(opened, e);
-            throw e instanceof IOException io ? io : new IOException(file + ": " + e.getMessage(), e);
-        }
-        return create(d, opened, file.toString());
     }
 
     private static void closeQuietly(OnnxSessions.Opened opened, Exception primary) {
@@ -279,12 +251,28 @@ public final class VitClassifier implements AutoCloseable {
                     : null;
             List<Classification> out = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
+                requireFinite(probabilities[i], ClassifierDescriptor.OUTPUT_PROBABILITIES, i, n);
+                requireFinite(logits[i], ClassifierDescriptor.OUTPUT_LOGITS, i, n);
                 out.add(new Classification(descriptor.labels(), probabilities[i], logits[i], active(probabilities[i],
                         mask == null ? null : mask[i])));
             }
             return out;
         } catch (OrtException e) {
             throw new IOException(source + ": ONNX Runtime failed on a batch of " + n + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * "Finite or refused": a NaN score would still name an arbitrary label as the best one, so no answer is given.
+     * Damaged weights are caught on load; this catches a graph that overflows on some input.
+     */
+    private void requireFinite(float[] row, String output, int image, int batch) {
+        int j = Finite.firstNonFinite(row);
+        if (j >= 0) {
+            throw new Finite.NonFiniteException(source + ": the classifier computed " + row[j] + " for '" + output
+                    + "' of label '" + descriptor.labels().get(j) + "' (image " + (image + 1) + " of " + batch
+                    + "), so it gives no answer for that image; its weights may be unusable - re-export it from a "
+                    + "head whose training ended with a finite loss");
         }
     }
 

@@ -29,9 +29,11 @@ public final class VitModel implements AutoCloseable {
     private final ModelDescriptor descriptor;
     private final Preprocessor preprocessor;
     private final OnnxSessions.Opened opened;
+    private final Path dir;
 
-    private VitModel(ModelDescriptor descriptor, OnnxSessions.Opened opened) {
+    private VitModel(ModelDescriptor descriptor, OnnxSessions.Opened opened, Path dir) {
         this.descriptor = descriptor;
+        this.dir = dir;
         this.preprocessor = new Preprocessor(descriptor.preprocessing());
         this.opened = opened;
     }
@@ -40,7 +42,8 @@ public final class VitModel implements AutoCloseable {
     public static VitModel open(Path dir, Device device, int intraOpThreads) throws IOException {
         ModelDescriptor d = ModelDescriptor.read(dir);
         try {
-            return new VitModel(d, OnnxSessions.open(dir.resolve(ModelDescriptor.ONNX_FILE_NAME), device, intraOpThreads));
+            return new VitModel(d, OnnxSessions.open(dir.resolve(ModelDescriptor.ONNX_FILE_NAME), device, intraOpThreads),
+                    dir);
         } catch (OrtException e) {
             throw new IOException("cannot load " + dir.resolve(ModelDescriptor.ONNX_FILE_NAME) + ": " + e.getMessage(), e);
         }
@@ -89,8 +92,16 @@ public final class VitModel implements AutoCloseable {
                 FloatBuffer fb = t.getFloatBuffer();
                 int cols = fb.remaining() / n;
                 float[][] rows = new float[n][cols];
-                for (float[] row : rows) {
-                    fb.get(row);
+                for (int i = 0; i < n; i++) {
+                    fb.get(rows[i]);
+                    int j = Finite.firstNonFinite(rows[i]);
+                    if (j >= 0) {
+                        // "Finite or refused": a NaN embedding or logit is never handed on as a result.
+                        throw new Finite.NonFiniteException("model " + dir + " computed "
+                                + rows[i][j] + " in '" + e.getKey() + "' (image " + (i + 1) + " of " + n
+                                + ", index " + j + "); the model's weights or this image give non-finite values, "
+                                + "so there is no result for it");
+                    }
                 }
                 out.put(e.getKey(), rows);
             }
