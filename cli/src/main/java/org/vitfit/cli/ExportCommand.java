@@ -17,7 +17,8 @@ import java.util.concurrent.Callable;
                 "Fuses the backbone's ONNX graph and the head's into a single classifier.onnx (input",
                 "pixel_values; outputs logits, probabilities, labels_mask for multi-label heads, embedding)",
                 "and writes it with vitfit-classifier.json (labels, preprocessing, thresholds, metrics,",
-                "provenance) into one zip. Load it with VitClassifier.load (vitfit-runtime), 'vitfit predict",
+                "provenance) into one zip, with the size and sha256 of each entry, which every load checks.",
+                "Load it with VitClassifier.load (vitfit-runtime), 'vitfit predict",
                 "--classifier' or 'vitfit serve'. The head must have been trained on embeddings of this model.",
                 "",
                 "Example:",
@@ -36,7 +37,8 @@ final class ExportCommand implements Callable<Integer> {
             description = "The classifier file to write, e.g. pets.vitfit.")
     Path output;
 
-    @Option(names = "--overwrite", description = "Replace --output if it exists.")
+    @Option(names = "--overwrite", description = "Replace --output if it is a classifier file an earlier "
+            + "'vitfit export' wrote (anything else is refused).")
     boolean overwrite;
 
     @Override

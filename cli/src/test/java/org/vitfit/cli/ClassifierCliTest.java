@@ -102,6 +102,25 @@ class ClassifierCliTest {
         assertEquals(1, noHead.exit());
         assertTrue(noHead.err().contains("not a vitfit head directory"), noHead.err());
         assertFalse(Files.exists(tmp.resolve("x.vitfit")));
+        CliRun intoModel = CliRun.vitfit("export", "--model", model.toString(), "--head", tmp.resolve("head").toString(),
+                "--output", model.resolve("pets.vitfit").toString(), "--overwrite");
+        assertEquals(1, intoModel.exit());
+        assertTrue(intoModel.err().contains("lies inside the --model " + model), intoModel.err());
+    }
+
+    /** Issue 11 item 1, positive path: --overwrite over an earlier export replaces it, and it still loads. */
+    @Test
+    void overwriteReplacesAnEarlierExport() throws Exception {
+        Path copy = tmp.resolve("pets-copy.vitfit");
+        CliRun first = CliRun.vitfit("export", "--model", model.toString(), "--head", tmp.resolve("head").toString(),
+                "--output", copy.toString());
+        assertEquals(0, first.exit(), first.err());
+        CliRun again = CliRun.vitfit("export", "--model", model.toString(), "--head", tmp.resolve("multi-head").toString(),
+                "--output", copy.toString(), "--overwrite");
+        assertEquals(0, again.exit(), again.err());
+        try (VitClassifier c = VitClassifier.load(copy)) {
+            assertTrue(c.multiLabel(), "the multi-label export replaced the multi-class one");
+        }
     }
 
     @Test

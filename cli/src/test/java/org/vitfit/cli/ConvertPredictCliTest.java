@@ -77,6 +77,30 @@ class ConvertPredictCliTest {
         assertTrue(predict.err().contains("no classification head"), predict.err());
     }
 
+    /** Issue 11 item 1: --overwrite replaces an earlier conversion, never a directory vitfit did not write. */
+    @Test
+    void overwriteReplacesOnlyAnEarlierConversion() throws IOException {
+        Path tinyVit = CliRun.shared().resolve("fixtures/hf-golden/vit");
+        String processor = tinyVit.resolve("processor_slow/preprocessor_config.json").toString();
+        Path out = tmp.resolve("hf-vit");
+        CliRun first = CliRun.vitfit("convert", tinyVit.toString(), "--output", out.toString(),
+                "--preprocessor-config", processor);
+        assertEquals(0, first.exit(), first.err());
+        CliRun again = CliRun.vitfit("convert", tinyVit.toString(), "--output", out.toString(),
+                "--preprocessor-config", processor, "--overwrite");
+        assertEquals(0, again.exit(), again.err());
+        assertTrue(Files.isRegularFile(out.resolve("model.onnx")));
+
+        Path project = Files.createDirectories(tmp.resolve("project/src"));
+        Files.writeString(project.resolve("Main.java"), "class Main {}");
+        CliRun refused = CliRun.vitfit("convert", tinyVit.toString(), "--output", tmp.resolve("project").toString(),
+                "--preprocessor-config", processor, "--overwrite");
+        assertEquals(1, refused.exit());
+        assertTrue(refused.err().startsWith("error: " + tmp.resolve("project") + " already exists and was not written by "
+                + "vitfit as a converted model (it holds src/); refusing to replace or write into it."), refused.err());
+        assertEquals("class Main {}", Files.readString(project.resolve("Main.java")));
+    }
+
     @Test
     void convertRefusesBadArguments() {
         CliRun r = CliRun.vitfit("convert", "--output", tmp.resolve("x").toString());

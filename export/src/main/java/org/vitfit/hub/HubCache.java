@@ -2,6 +2,7 @@ package org.vitfit.hub;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.vitfit.io.Durable;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -23,6 +24,8 @@ import java.util.regex.Pattern;
  *   snapshots/{commit}/{file}    relative symlink to ../../blobs/{etag} (a copy where links are not allowed)
  *   refs/{revision}              the commit a branch or tag resolved to when last downloaded
  *   .no_exist/{commit}/{file}    empty marker: the Hub said the file does not exist at that commit
+ *   .vitfit-verified/blobs/{etag}.sha256   vitfit only: sha256 of a blob not named by its sha256, recorded when
+ *                                it was verified, checked before every later use
  * </pre>
  */
 final class HubCache {
@@ -31,6 +34,10 @@ final class HubCache {
     static final String PREPROCESSOR_CONFIG = "preprocessor_config.json";
     static final String WEIGHTS = "model.safetensors";
     static final String WEIGHTS_INDEX = "model.safetensors.index.json";
+
+    /** Where vitfit keeps the sha256 of cached files that are not named by it; huggingface_hub ignores it. */
+    static final String VERIFIED = ".vitfit-verified";
+    private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
 
     /** Shard names come from a downloaded file, so they must not be able to name paths outside the snapshot. */
     private static final Pattern PLAIN_FILE_NAME = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.-]*");
@@ -48,7 +55,11 @@ final class HubCache {
     }
 
     Path blob(String etag) {
-        return repoDir.resolve("blobs").resolve(etag);
+        return blobsDir().resolve(etag);
+    }
+
+    Path blobsDir() {
+        return repoDir.resolve("blobs");
     }
 
     Path snapshotDir(String commit) {
@@ -78,13 +89,51 @@ final class HubCache {
         }
         Path ref = ref(revision);
         Files.createDirectories(ref.getParent());
-        Path tmp = Files.createTempFile(ref.getParent(), ".ref", ".tmp");
-        try {
-            Files.writeString(tmp, commit, StandardCharsets.UTF_8);
-            Files.move(tmp, ref, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            Files.deleteIfExists(tmp); // only still there when the write or the rename failed
+        Durable.writeAtomically(ref, commit.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The file snapshots/{commit}/{file} stands for: the blob its link points to, or the file itself where the
+     * snapshot holds a copy.
+     */
+    Path contentOf(String commit, String file) throws IOException {
+        Path entry = snapshotDir(commit).resolve(file);
+        return Files.isSymbolicLink(entry) ? entry.resolveSibling(Files.readSymbolicLink(entry)).normalize() : entry;
+    }
+
+    /** Removes snapshots/{commit}/{file} (a link, or a copy of a blob) so the file is fetched again. */
+    void unlink(String commit, String file) throws IOException {
+        Files.deleteIfExists(snapshotDir(commit).resolve(file));
+    }
+
+    /**
+     * The sha256 recorded for a cached file whose name is not its sha256 (a git blob id, an opaque ETag, a copy),
+     * when it was first verified; null when none was recorded.
+     */
+    String recordedSha256(Path content) throws IOException {
+        Path record = recordFile(content);
+        if (record == null || !Files.isRegularFile(record) || Files.size(record) > 128) {
+            return null;
         }
+        String sha = Files.readString(record, StandardCharsets.UTF_8).trim();
+        return SHA256.matcher(sha).matches() ? sha : null;
+    }
+
+    void recordSha256(Path content, String sha256) throws IOException {
+        Path record = recordFile(content);
+        if (record != null) {
+            Files.createDirectories(record.getParent());
+            Durable.writeAtomically(record, (sha256 + "\n").getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /** {@value #VERIFIED}/{path below the repository folder}; null for a path outside it. */
+    private Path recordFile(Path content) {
+        Path rel = repoDir.toAbsolutePath().normalize().relativize(content.toAbsolutePath().normalize());
+        if (rel.startsWith("..") || rel.isAbsolute()) {
+            return null;
+        }
+        return repoDir.resolve(VERIFIED).resolve(rel.toString() + ".sha256");
     }
 
     /** Points snapshots/{commit}/{file} at the blob: a relative symlink like huggingface_hub's, else a copy. */
@@ -145,6 +194,20 @@ final class HubCache {
             }
         }
         return missing;
+    }
+
+    /**
+     * The files of a snapshot a converter reads that are present: config, preprocessor config, and the weights or
+     * their index (the shards an index names are listed by {@link #shardNames}).
+     */
+    List<String> presentFiles(String commit) {
+        List<String> present = new ArrayList<>();
+        for (String file : List.of(CONFIG, PREPROCESSOR_CONFIG, WEIGHTS, WEIGHTS_INDEX)) {
+            if (has(commit, file)) {
+                present.add(file);
+            }
+        }
+        return present;
     }
 
     /** The distinct shard files a sharded index's weight_map names, sorted. */

@@ -1,11 +1,12 @@
 package org.vitfit.hub;
 
-import org.vitfit.runtime.Hashing;
+import org.vitfit.io.Durable;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.io.OutputStream;
+import java.net.ConnectException;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -14,12 +15,12 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -40,7 +41,6 @@ import java.util.regex.Pattern;
 public final class HubClient {
 
     private static final System.Logger LOG = System.getLogger(HubClient.class.getName());
-    private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
     private static final Pattern SAFE_ETAG = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
     private static final Pattern CONTENT_RANGE_START = Pattern.compile("bytes (\\d+)-");
     private static final int MAX_REDIRECTS = 5;
@@ -59,6 +59,7 @@ public final class HubClient {
     private final String token;
     private final boolean offline;
     private final Duration readTimeout;
+    private final Duration retryDelay;
     private final ProgressListener progress;
     private final HttpClient http;
 
@@ -68,6 +69,7 @@ public final class HubClient {
         this.token = b.token;
         this.offline = b.offline;
         this.readTimeout = b.readTimeout;
+        this.retryDelay = b.retryDelay;
         this.progress = b.progress;
         this.http = HttpClient.newBuilder()
                 .connectTimeout(b.connectTimeout)
@@ -105,20 +107,27 @@ public final class HubClient {
     public Path snapshot(String repoIdAtRevision) throws IOException {
         RepoRef repo = RepoRef.parse(repoIdAtRevision);
         HubCache cache = new HubCache(cacheDir, repo);
+        BlobCheck check = new BlobCheck(cache);
         if (offline) {
-            return offlineSnapshot(repo, cache);
+            String commit = offlineCommit(repo, cache);
+            refuseDamaged(repo, cache, check, commit, "offline mode is on (HF_HUB_OFFLINE)",
+                    "unset HF_HUB_OFFLINE and run again to download it afresh");
+            return cache.snapshotDir(commit);
         }
         String knownCommit = cache.commitFor(repo.revision());
-        // A commit never changes, so a complete snapshot of one needs no request at all.
-        if (RepoRef.isCommit(repo.revision()) && complete(cache, knownCommit)) {
+        // A commit never changes, so a complete and intact snapshot of one needs no request at all.
+        if (RepoRef.isCommit(repo.revision()) && complete(cache, knownCommit)
+                && damaged(cache, check, knownCommit).isEmpty()) {
             return cache.snapshotDir(knownCommit);
         }
         try {
-            return download(repo, cache);
+            return download(repo, cache, check);
         } catch (HubException e) {
             throw e;
         } catch (IOException e) {
             if (knownCommit != null && cache.missing(knownCommit).isEmpty()) {
+                refuseDamaged(repo, cache, check, knownCommit, endpoint + " cannot be reached (" + e.getMessage()
+                        + ")", "run again once the network is back to download it afresh");
                 LOG.log(System.Logger.Level.WARNING, "cannot reach {0} ({1}); using the cached snapshot {2} of {3}",
                         endpoint, e.toString(), knownCommit, repo);
                 return cache.snapshotDir(knownCommit);
@@ -130,12 +139,50 @@ public final class HubClient {
         }
     }
 
+    /**
+     * The snapshot files a converter reads that are not what they must be (file name -> what is wrong): each is
+     * checked against its blob's sha256 name, its git blob id, or the sha256 recorded when it was first verified.
+     */
+    private static Map<String, String> damaged(HubCache cache, BlobCheck check, String commit) throws IOException {
+        Map<String, String> damaged = new LinkedHashMap<>();
+        List<String> files = new ArrayList<>(cache.presentFiles(commit));
+        for (int i = 0; i < files.size(); i++) {
+            String file = files.get(i);
+            Path content = cache.contentOf(commit, file);
+            // A blob is named by its ETag; a copy in the snapshot (where links are refused) has only a recorded hash.
+            String etag = content.getParent().equals(cache.blobsDir()) ? content.getFileName().toString() : "";
+            String mismatch = check.cachedMismatch(content, etag, -1);
+            if (mismatch != null) {
+                damaged.put(file, mismatch);
+            } else if (file.equals(HubCache.WEIGHTS_INDEX) && !cache.has(commit, HubCache.WEIGHTS)) {
+                for (String shard : HubCache.shardNames(cache.snapshotDir(commit).resolve(HubCache.WEIGHTS_INDEX))) {
+                    if (cache.has(commit, shard)) {
+                        files.add(shard);
+                    }
+                }
+            }
+        }
+        return damaged;
+    }
+
+    /** Where nothing can be downloaded, a damaged cached file is an error rather than silently wrong weights. */
+    private static void refuseDamaged(RepoRef repo, HubCache cache, BlobCheck check, String commit, String why,
+                                      String fix) throws IOException {
+        Map<String, String> damaged = damaged(cache, check, commit);
+        if (!damaged.isEmpty()) {
+            Map.Entry<String, String> first = damaged.entrySet().iterator().next();
+            throw new HubException("the cached " + first.getKey() + " of " + repo + " ("
+                    + cache.contentOf(commit, first.getKey()) + ") is damaged: it has " + first.getValue() + "; "
+                    + why + ", so it cannot be downloaded again now - " + fix);
+        }
+    }
+
     /** Online, a snapshot is complete only once the optional preprocessor config is known present or absent too. */
     private static boolean complete(HubCache cache, String commit) throws IOException {
         return cache.missing(commit).isEmpty() && cache.resolved(commit, HubCache.PREPROCESSOR_CONFIG);
     }
 
-    private Path offlineSnapshot(RepoRef repo, HubCache cache) throws IOException {
+    private String offlineCommit(RepoRef repo, HubCache cache) throws IOException {
         String fix = "unset HF_HUB_OFFLINE to download it, or download it on a machine with network and copy "
                 + cache.repoDir() + " into " + cacheDir;
         String commit = cache.commitFor(repo.revision());
@@ -149,42 +196,53 @@ public final class HubClient {
             throw new HubException("offline mode is on (HF_HUB_OFFLINE) and the cached snapshot "
                     + cache.snapshotDir(commit) + " of " + repo + " lacks " + String.join(", ", missing) + "; " + fix);
         }
-        return cache.snapshotDir(commit);
+        return commit;
     }
 
-    private Path download(RepoRef repo, HubCache cache) throws IOException {
+    private Path download(RepoRef repo, HubCache cache, BlobCheck check) throws IOException {
         FileMeta config = head(repo, repo.revision(), HubCache.CONFIG);
         if (config == null) {
             throw new HubException(repo + " has no " + HubCache.CONFIG + " on " + endpoint
                     + "; it is not a transformers/timm model repository vitfit can convert");
         }
         String commit = config.commit();
+        // A damaged cached file is unlinked from the snapshot, so it is fetched again below (its blob replaced).
+        for (String file : damaged(cache, check, commit).keySet()) {
+            LOG.log(System.Logger.Level.WARNING, "cached {0} of {1} is damaged; downloading it again", file, repo);
+            cache.unlink(commit, file);
+        }
         if (complete(cache, commit)) {
             cache.writeRef(repo.revision(), commit);
             return cache.snapshotDir(commit);
         }
         // Every further file is asked for at the commit, so that a push during the download cannot mix revisions.
-        fetch(repo, cache, commit, HubCache.CONFIG, config);
-        fetchIfPresent(repo, cache, commit, HubCache.PREPROCESSOR_CONFIG);
-        if (!fetchIfPresent(repo, cache, commit, HubCache.WEIGHTS)) {
-            if (!fetchIfPresent(repo, cache, commit, HubCache.WEIGHTS_INDEX)) {
+        fetch(repo, cache, check, commit, HubCache.CONFIG, config);
+        fetchIfPresent(repo, cache, check, commit, HubCache.PREPROCESSOR_CONFIG);
+        if (!fetchIfPresent(repo, cache, check, commit, HubCache.WEIGHTS)) {
+            if (!fetchIfPresent(repo, cache, check, commit, HubCache.WEIGHTS_INDEX)) {
                 throw new HubException(repo + " (commit " + commit + ") has neither " + HubCache.WEIGHTS + " nor "
                         + HubCache.WEIGHTS_INDEX + "; vitfit reads safetensors weights only - pick a revision that"
                         + " has them (many repositories have a refs/pr/N with an automatic safetensors conversion)");
             }
             for (String shard : HubCache.shardNames(cache.snapshotDir(commit).resolve(HubCache.WEIGHTS_INDEX))) {
-                if (!fetchIfPresent(repo, cache, commit, shard)) {
+                if (!fetchIfPresent(repo, cache, check, commit, shard)) {
                     throw new HubException(repo + " (commit " + commit + "): shard " + shard + " named in "
                             + HubCache.WEIGHTS_INDEX + " does not exist on the Hub; the repository is broken");
                 }
             }
+        }
+        Map<String, String> damaged = damaged(cache, check, commit);
+        if (!damaged.isEmpty()) {
+            throw new HubException("the snapshot " + cache.snapshotDir(commit) + " of " + repo + " is still damaged after "
+                    + "downloading: " + damaged + "; another program may be writing into " + cache.repoDir());
         }
         // The ref moves only once the snapshot is complete, so a failed download leaves the previous one usable.
         cache.writeRef(repo.revision(), commit);
         return cache.snapshotDir(commit);
     }
 
-    private boolean fetchIfPresent(RepoRef repo, HubCache cache, String commit, String file) throws IOException {
+    private boolean fetchIfPresent(RepoRef repo, HubCache cache, BlobCheck check, String commit, String file)
+            throws IOException {
         if (cache.has(commit, file)) {
             return true;
         }
@@ -196,26 +254,49 @@ public final class HubClient {
             cache.markAbsent(commit, file);
             return false;
         }
-        fetch(repo, cache, commit, file, meta);
+        fetch(repo, cache, check, commit, file, meta);
         return true;
     }
 
-    private void fetch(RepoRef repo, HubCache cache, String commit, String file, FileMeta meta) throws IOException {
+    private void fetch(RepoRef repo, HubCache cache, BlobCheck check, String commit, String file, FileMeta meta)
+            throws IOException {
         if (cache.has(commit, file)) {
             return;
         }
         Path blob = cache.blob(meta.etag());
-        if (!Files.isRegularFile(blob)) {
-            downloadBlob(repo, file, meta, blob);
+        // A blob already there is used only once it checks out; otherwise it is downloaded again and replaced.
+        if (!Files.isRegularFile(blob) || check.cachedMismatch(blob, meta.etag(), meta.size()) != null) {
+            downloadBlob(repo, file, meta, blob, check);
         }
         cache.link(commit, file, blob);
+        check.copied(blob, cache.snapshotDir(commit).resolve(file));
     }
 
     /** What a HEAD on a resolve URL says about a file; null from {@link #head} when the file does not exist. */
     private record FileMeta(String commit, String etag, long size, URI location) {
     }
 
+    /**
+     * HEAD, retried like a download when the server answers 5xx or 429 or the connection breaks; not when nothing
+     * answers at all (then the cache can stand in at once).
+     */
     private FileMeta head(RepoRef repo, String revision, String file) throws IOException {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return headOnce(repo, revision, file);
+            } catch (HubException | ConnectException e) {
+                throw e;
+            } catch (IOException e) {
+                if (attempt >= MAX_FRUITLESS_ATTEMPTS) {
+                    throw e;
+                }
+                LOG.log(System.Logger.Level.INFO, "HEAD {0} of {1} failed ({2}); retrying", file, repo, e.toString());
+                sleep(retryDelay.multipliedBy(attempt));
+            }
+        }
+    }
+
+    private FileMeta headOnce(RepoRef repo, String revision, String file) throws IOException {
         URI uri = resolveUri(repo, revision, file);
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
             HttpResponse<Void> response = send(request(uri, "HEAD", -1), HttpResponse.BodyHandlers.discarding());
@@ -316,7 +397,8 @@ public final class HubClient {
                 : new IOException(uri + " answered HTTP " + status + "; the Hub is unavailable - try again later");
     }
 
-    private void downloadBlob(RepoRef repo, String file, FileMeta meta, Path blob) throws IOException {
+    private void downloadBlob(RepoRef repo, String file, FileMeta meta, Path blob, BlobCheck check)
+            throws IOException {
         Files.createDirectories(blob.getParent());
         Path incomplete = blob.resolveSibling(blob.getFileName() + ".incomplete");
         // Where huggingface_hub keeps its locks. They are never deleted: deleting one while another process waits
@@ -327,21 +409,31 @@ public final class HubClient {
             // Closing the channel releases the lock.
             try (FileChannel lockChannel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
                 lockChannel.lock();
-                if (Files.isRegularFile(blob)) {
+                check.forget(blob);
+                if (Files.isRegularFile(blob) && check.cachedMismatch(blob, meta.etag(), meta.size()) == null) {
                     return; // another process finished it while we waited for the lock
                 }
                 transferWithRetries(repo, file, meta, incomplete);
-                verify(repo, file, meta, incomplete);
-                // A blob is trusted without re-checking once it has its final name, so its bytes must be on disk
-                // before the rename: otherwise a crash can leave a complete-looking but empty or torn blob.
-                try (FileChannel ch = FileChannel.open(incomplete, StandardOpenOption.WRITE)) {
-                    ch.force(true);
+                String mismatch = check.downloadMismatch(incomplete, meta.etag(), meta.size());
+                if (mismatch != null) {
+                    Files.delete(incomplete);
+                    check.forget(incomplete);
+                    throw new HubException((mismatch.contains(" bytes but ") ? "size" : "checksum") + " mismatch for "
+                            + file + " of " + repo + ": the download has " + mismatch + "; deleted it - run again, and "
+                            + "if it persists check proxies or HF_ENDPOINT");
                 }
-                try {
-                    Files.move(incomplete, blob, StandardCopyOption.ATOMIC_MOVE);
-                } catch (AtomicMoveNotSupportedException e) {
-                    Files.move(incomplete, blob, StandardCopyOption.REPLACE_EXISTING);
+                if (meta.size() < 0 && !BlobCheck.SHA256.matcher(meta.etag()).matches()
+                        && !BlobCheck.GIT_OID.matcher(meta.etag()).matches()) {
+                    LOG.log(System.Logger.Level.WARNING, "{0} of {1}: the server sent neither a size nor a content "
+                            + "hash (ETag {2}), so this download cannot be verified; its sha256 is recorded so that "
+                            + "later changes are caught", file, repo, meta.etag());
                 }
+                // Its bytes are on disk before the rename, so a crash cannot leave a complete-looking torn blob; a
+                // damaged blob it replaces is gone only once the new one is in place.
+                Durable.fsync(incomplete);
+                Durable.moveAtomically(incomplete, blob, true);
+                Durable.fsyncDirectory(blob.getParent());
+                check.committed(incomplete, blob, meta.etag());
             }
         }
     }
@@ -369,7 +461,7 @@ public final class HubClient {
                 }
                 LOG.log(System.Logger.Level.INFO, "download of {0} interrupted at byte {1} ({2}); resuming",
                         file, after, e.toString());
-                sleep(Duration.ofMillis(500L * fruitless));
+                sleep(retryDelay.multipliedBy(fruitless));
             }
         }
     }
@@ -431,17 +523,39 @@ public final class HubClient {
                 String errorCode = response.headers().firstValue("X-Error-Code").orElse("");
                 throw statusFailure(repo, file, uri, status, errorCode);
             }
-            copy(body, incomplete, append, file, have, meta.size());
+            copy(body, incomplete, append, repo, file, have, announcedSize(meta, response));
         }
     }
 
-    private void copy(InputStream body, Path target, boolean append, String file, long have, long total)
+    /** The size the HEAD announced, else what this response says the whole file is (-1 when nobody said). */
+    private static long announcedSize(FileMeta meta, HttpResponse<?> response) {
+        if (meta.size() >= 0) {
+            return meta.size();
+        }
+        if (response.statusCode() == 206) {
+            String range = response.headers().firstValue("Content-Range").orElse("");
+            int slash = range.lastIndexOf('/');
+            return slash < 0 ? -1 : parseSize(range.substring(slash + 1));
+        }
+        return response.headers().firstValue("Content-Length").map(HubClient::parseSize).orElse(-1L);
+    }
+
+    /**
+     * Appends the body to {@code target}, never past {@code total} (the announced size, -1 when unknown): a server that
+     * sends more is refused at that point instead of filling the disk.
+     */
+    private void copy(InputStream body, Path target, boolean append, RepoRef repo, String file, long have, long total)
             throws IOException {
         StandardOpenOption mode = append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING;
+        boolean tooLong = false;
         try (OutputStream out = Files.newOutputStream(target, StandardOpenOption.CREATE, StandardOpenOption.WRITE, mode)) {
             byte[] buffer = new byte[1 << 16];
             long done = have;
             for (int n; (n = body.read(buffer)) >= 0; ) {
+                if (total >= 0 && done + n > total) {
+                    tooLong = true;
+                    break;
+                }
                 out.write(buffer, 0, n);
                 done += n;
                 if (progress != null) {
@@ -449,24 +563,11 @@ public final class HubClient {
                 }
             }
         }
-    }
-
-    private void verify(RepoRef repo, String file, FileMeta meta, Path incomplete) throws IOException {
-        long size = Files.size(incomplete);
-        if (meta.size() >= 0 && size != meta.size()) {
-            Files.delete(incomplete);
-            throw new HubException("downloaded " + file + " of " + repo + " has " + size + " bytes but the Hub says "
-                    + meta.size() + "; deleted it - run again, and if it persists check proxies or HF_ENDPOINT");
-        }
-        // LFS files are named by their sha256; small git files by a git object id, which is not a content hash we check.
-        if (SHA256.matcher(meta.etag()).matches()) {
-            String actual = Hashing.sha256(incomplete);
-            if (!actual.equals(meta.etag())) {
-                Files.delete(incomplete);
-                throw new HubException("checksum mismatch for " + file + " of " + repo + ": sha256 of the download is "
-                        + actual + " but the Hub says " + meta.etag() + "; deleted it - run again, and if it persists"
-                        + " check proxies or HF_ENDPOINT");
-            }
+        if (tooLong) {
+            Files.delete(target);
+            throw new HubException("the server sent more than the " + total + " bytes it announced for " + file + " of "
+                    + repo + "; stopped there and deleted the download - run again, and if it persists check proxies "
+                    + "or HF_ENDPOINT");
         }
     }
 
@@ -516,6 +617,7 @@ public final class HubClient {
         private boolean offline;
         private Duration connectTimeout = Duration.ofSeconds(10);
         private Duration readTimeout = Duration.ofSeconds(60);
+        private Duration retryDelay = Duration.ofMillis(500);
         private ProgressListener progress;
         private Map<String, String> environment = System.getenv();
         private Path home = Path.of(System.getProperty("user.home"));
@@ -559,6 +661,12 @@ public final class HubClient {
         /** How long to wait for response headers, and for each piece of a body, before giving up. */
         public Builder readTimeout(Duration timeout) {
             this.readTimeout = timeout;
+            return this;
+        }
+
+        /** The pause before the n-th retry of a failed request is n times this (default 500 ms). */
+        public Builder retryDelay(Duration delay) {
+            this.retryDelay = delay;
             return this;
         }
 

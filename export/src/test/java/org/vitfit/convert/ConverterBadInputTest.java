@@ -9,6 +9,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.vitfit.io.OutputKind;
 import org.vitfit.io.OutputRefusedException;
 import org.vitfit.io.SafeOutput;
+import org.vitfit.onnx.Device;
+import org.vitfit.preprocess.ImageDecoder;
+import org.vitfit.runtime.Finite;
+import org.vitfit.runtime.VitModel;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -19,6 +23,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -63,13 +68,20 @@ class ConverterBadInputTest {
 
     /** Writes {@code value} over element {@code index} of an F32 tensor of the checkpoint. */
     private void poke(String tensor, int index, float value) throws IOException {
+        fill(tensor, index, index + 1, value);
+    }
+
+    /** Writes {@code value} over elements {@code [from, to)} of an F32 tensor of the checkpoint. */
+    private void fill(String tensor, int from, int to, float value) throws IOException {
         Path w = checkpoint.resolve("model.safetensors");
         byte[] all = Files.readAllBytes(w);
         ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
         int headerLength = (int) b.getLong(0);
         JsonNode header = JSON.readTree(new String(all, 8, headerLength, StandardCharsets.UTF_8));
         long begin = header.path(tensor).path("data_offsets").get(0).asLong();
-        b.putFloat((int) (8 + headerLength + begin + 4L * index), value);
+        for (int i = from; i < to; i++) {
+            b.putFloat((int) (8 + headerLength + begin + 4L * i), value);
+        }
         Files.write(w, all);
     }
 
@@ -162,6 +174,22 @@ class ConverterBadInputTest {
         poke("layernorm.bias", 3, Float.NEGATIVE_INFINITY);
         String msg = convertFails();
         assertTrue(msg.contains("tensor 'layernorm.bias'") && msg.contains("holds -Infinity at index 3"), msg);
+    }
+
+    /** Finite weights whose sums overflow: the model converts, but VitModel hands on no NaN embedding. */
+    @Test
+    void aModelThatComputesNonFiniteValuesGivesNoResult() throws IOException {
+        fill("embeddings.patch_embeddings.projection.weight", 0, 64 * 3 * 16 * 16, 3e38f);
+        Path model = outParent.resolve("model");
+        Converter.convert(checkpoint, model);
+        try (VitModel vit = VitModel.open(model, Device.CPU, 1)) {
+            var image = ImageDecoder.forRecipe(vit.descriptor().preprocessing())
+                    .decode(Golden.shared().resolve("fixtures/hf-golden/images/img0.png"));
+            Finite.NonFiniteException e = assertThrows(Finite.NonFiniteException.class,
+                    () -> vit.run(List.of(image), Set.of("embedding")));
+            assertTrue(e.getMessage().startsWith("model " + model + " computed "), e.getMessage());
+            assertTrue(e.getMessage().contains("in 'embedding' (image 1 of 1, index 0)"), e.getMessage());
+        }
     }
 
     /** Issue 11 item 6: std [0,0,0] was accepted at convert and failed only at extract. */

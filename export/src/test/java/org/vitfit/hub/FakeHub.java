@@ -52,6 +52,16 @@ final class FakeHub implements AutoCloseable {
     volatile boolean corruptDownloads;
     volatile boolean ignoreRange;
     volatile int resolveStatus = -1;
+    /** The next this many resolve requests are answered 503, as an overloaded Hub does. */
+    final java.util.concurrent.atomic.AtomicInteger failNextResolves = new java.util.concurrent.atomic.AtomicInteger();
+    /** Files kept in git are served without any size (chunked, no Content-Length on HEAD). */
+    volatile boolean sizelessSmallFiles;
+    /** Files kept in git are served cut to half their length (a complete-looking chunked response). */
+    volatile boolean truncateSmallFiles;
+    /** Files kept in git get an ETag that is neither a sha256 nor a git blob id, as some mirrors send. */
+    volatile boolean opaqueEtags;
+    /** CDN downloads send this many bytes more than the file has, without a Content-Length. */
+    volatile long extraBytesOnDownload;
 
     FakeHub() throws IOException {
         server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
@@ -137,6 +147,9 @@ final class FakeHub implements AutoCloseable {
         if (resolveStatus > 0) {
             return reply(ex, resolveStatus, null);
         }
+        if (failNextResolves.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+            return reply(ex, 503, null);
+        }
         if (repoErrors.containsKey(repo)) {
             return reply(ex, repoErrors.get(repo).equals("GatedRepo") ? 403 : 401, repoErrors.get(repo));
         }
@@ -154,7 +167,8 @@ final class FakeHub implements AutoCloseable {
         if (content == null) {
             return reply(ex, 404, "EntryNotFound");
         }
-        ex.getResponseHeaders().add("ETag", "\"" + gitBlobSha1(content) + "\"");
+        ex.getResponseHeaders().add("ETag", "\"" + (opaqueEtags && !isLfs(file) ? "v1-" + gitBlobSha1(content).substring(0, 12)
+                : gitBlobSha1(content)) + "\"");
         if (isLfs(file)) {
             String sha = sha256(content);
             ex.getResponseHeaders().add("X-Linked-Etag", "\"" + sha + "\"");
@@ -163,10 +177,15 @@ final class FakeHub implements AutoCloseable {
             return reply(ex, 302, null);
         }
         boolean head = ex.getRequestMethod().equals("HEAD");
-        ex.getResponseHeaders().add("Content-Length", Integer.toString(content.length));
-        ex.sendResponseHeaders(200, head ? -1 : content.length);
+        byte[] body = truncateSmallFiles ? java.util.Arrays.copyOf(content, content.length / 2) : content;
+        if (sizelessSmallFiles) {
+            ex.sendResponseHeaders(200, head ? -1 : 0); // chunked: no size anywhere
+        } else {
+            ex.getResponseHeaders().add("Content-Length", Integer.toString(content.length));
+            ex.sendResponseHeaders(200, head ? -1 : body.length);
+        }
         if (!head) {
-            ex.getResponseBody().write(content);
+            ex.getResponseBody().write(body);
         }
         return 200;
     }
@@ -192,8 +211,17 @@ final class FakeHub implements AutoCloseable {
             status = 206;
             ex.getResponseHeaders().add("Content-Range", "bytes " + start + "-" + (content.length - 1) + "/" + content.length);
         }
-        ex.sendResponseHeaders(status, content.length - start);
+        long extra = extraBytesOnDownload;
+        ex.sendResponseHeaders(status, extra > 0 ? 0 : content.length - start);
         OutputStream out = ex.getResponseBody();
+        if (extra > 0) {
+            out.write(content, start, content.length - start);
+            byte[] junk = new byte[1 << 16];
+            for (long sent = 0; sent < extra; sent += junk.length) {
+                out.write(junk); // fails once the client hangs up, as it should
+            }
+            return status;
+        }
         int cut = cutNextDownloadAfter;
         int stall = stallNextDownloadAfter;
         cutNextDownloadAfter = -1;

@@ -61,7 +61,7 @@ class HubClientTest {
 
     private HubClient.Builder client() {
         return HubClient.builder().endpoint(hub.url()).cacheDir(cache).environment(Map.of())
-                .readTimeout(Duration.ofSeconds(5));
+                .readTimeout(Duration.ofSeconds(5)).retryDelay(Duration.ofMillis(10));
     }
 
     private Path repoDir() {
@@ -324,6 +324,116 @@ class HubClientTest {
                 .build();
         assertEquals(tmp.resolve("hub-cache"), overridden.cacheDir());
         assertTrue(overridden.offline());
+    }
+
+    // ------------------------------------------------------------------------------------------ issue 11 item 8
+
+    private static void flipBytes(Path file, int at, int count) throws IOException {
+        byte[] b = Files.readAllBytes(file);
+        for (int i = at; i < at + count; i++) {
+            b[i] ^= 0x21;
+        }
+        Files.write(file, b);
+    }
+
+    /** 4 bytes changed inside a cached model.safetensors were converted without complaint, online and offline. */
+    @Test
+    void aChangedCachedBlobIsDownloadedAgainOnlineAndRefusedOffline() throws IOException {
+        HubClient client = client().build();
+        Path snapshot = client.snapshot(REPO);
+        Path blob = repoDir().resolve("blobs").resolve(FakeHub.sha256(weights));
+        flipBytes(blob, weights.length / 2, 4);
+
+        assertEquals(snapshot, client.snapshot(REPO));
+        assertArrayEquals(weights, Files.readAllBytes(snapshot.resolve("model.safetensors")), "repaired online");
+        assertEquals(2, hub.count("GET", "/cdn/"), "downloaded again");
+
+        flipBytes(blob, 1000, 4);
+        long gets = hub.count("GET", "/cdn/");
+        assertEquals(snapshot, client.snapshot(REPO + "@" + MAIN), "a cached commit is checked too");
+        assertArrayEquals(weights, Files.readAllBytes(blob));
+        assertEquals(gets + 1, hub.count("GET", "/cdn/"));
+
+        flipBytes(blob, 2000, 4);
+        HubClient offline = client().offline(true).build();
+        HubException e = assertThrows(HubException.class, () -> offline.snapshot(REPO));
+        assertContains(e, "the cached model.safetensors of tiny-org/tiny-vit@main (" + blob + ") is damaged: it has "
+                + "sha256 ", "but the Hub says " + FakeHub.sha256(weights), "offline mode is on (HF_HUB_OFFLINE)",
+                "unset HF_HUB_OFFLINE and run again");
+        hub.resolveStatus = 503;
+        e = assertThrows(HubException.class, () -> client.snapshot(REPO));
+        assertContains(e, "is damaged", "cannot be reached", "run again once the network is back");
+        hub.resolveStatus = -1;
+        assertArrayEquals(weights, Files.readAllBytes(client.snapshot(REPO).resolve("model.safetensors")));
+    }
+
+    /** With no sha256 ETag and no size, a truncated download was committed and later runs never repaired it. */
+    @Test
+    void aTruncatedGitFileWithoutASizeIsNotCommitted() throws IOException {
+        hub.sizelessSmallFiles = true;
+        hub.truncateSmallFiles = true;
+        HubClient client = client().build();
+        HubException e = assertThrows(HubException.class, () -> client.snapshot(REPO));
+        assertContains(e, "checksum mismatch for config.json of tiny-org/tiny-vit@main: the download has git blob id",
+                "but the Hub says", "deleted it");
+        assertFalse(Files.exists(repoDir().resolve("refs/main")));
+        try (Stream<Path> blobs = Files.list(repoDir().resolve("blobs"))) {
+            assertEquals(0, blobs.count(), "nothing committed, nothing half-written left");
+        }
+        hub.truncateSmallFiles = false;
+        Path snapshot = client.snapshot(REPO);
+        assertArrayEquals(config, Files.readAllBytes(snapshot.resolve("config.json")));
+
+        // A blob an earlier tool committed truncated is caught before use and repaired online.
+        Path configBlob = snapshot.resolve("config.json").toRealPath();
+        Files.write(configBlob, java.util.Arrays.copyOf(config, config.length / 2));
+        HubException offline = assertThrows(HubException.class, () -> client().offline(true).build().snapshot(REPO));
+        assertContains(offline, "the cached config.json", "git blob id");
+        assertArrayEquals(config, Files.readAllBytes(client.snapshot(REPO).resolve("config.json")));
+    }
+
+    /** An ETag that names no content hash: the sha256 is recorded when downloaded and checked on every later use. */
+    @Test
+    void aBlobWithAnOpaqueEtagIsCheckedAgainstItsRecordedHash() throws IOException {
+        hub.opaqueEtags = true;
+        hub.sizelessSmallFiles = true;
+        Path snapshot = client().build().snapshot(REPO);
+        Path configBlob = snapshot.resolve("config.json").toRealPath();
+        assertTrue(configBlob.getFileName().toString().startsWith("v1-"), configBlob.toString());
+        Path record = repoDir().resolve(".vitfit-verified/blobs").resolve(configBlob.getFileName() + ".sha256");
+        assertEquals(FakeHub.sha256(config), Files.readString(record).trim());
+
+        flipBytes(configBlob, 10, 1);
+        HubException e = assertThrows(HubException.class, () -> client().offline(true).build().snapshot(REPO));
+        assertContains(e, "the cached config.json", "not the " + FakeHub.sha256(config)
+                + " recorded when it was first verified");
+        assertArrayEquals(config, Files.readAllBytes(client().build().snapshot(REPO).resolve("config.json")),
+                "downloaded again online");
+    }
+
+    /** A server that kept sending filled the disk: the download stops at the announced size. */
+    @Test
+    void aDownloadStopsAtTheAnnouncedSize() throws IOException {
+        hub.extraBytesOnDownload = 64L << 20;
+        HubClient client = client().build();
+        HubException e = assertThrows(HubException.class, () -> client.snapshot(REPO));
+        assertContains(e, "the server sent more than the " + weights.length + " bytes it announced for "
+                + "model.safetensors of tiny-org/tiny-vit@main; stopped there and deleted the download");
+        try (Stream<Path> blobs = Files.list(repoDir().resolve("blobs"))) {
+            assertTrue(blobs.noneMatch(p -> p.getFileName().toString().startsWith(FakeHub.sha256(weights))));
+        }
+        hub.extraBytesOnDownload = 0;
+        assertArrayEquals(weights, Files.readAllBytes(client.snapshot(REPO).resolve("model.safetensors")));
+    }
+
+    /** A HEAD answered 503 was not retried, unlike a GET. */
+    @Test
+    void headIsRetriedWhenTheHubAnswers5xx() throws IOException {
+        hub.failNextResolves.set(2);
+        Path snapshot = client().build().snapshot(REPO);
+        assertArrayEquals(weights, Files.readAllBytes(snapshot.resolve("model.safetensors")));
+        assertEquals(3, hub.requests().stream().filter(r -> r.method().equals("HEAD")
+                && r.path().equals("/tiny-org/tiny-vit/resolve/main/config.json")).count());
     }
 
     /** A safetensors file of F32 tensors, laid out in the map's order sorted by name. */
