@@ -150,7 +150,7 @@ public final class Converter {
         metadata.put("vitfit.source", loaded.source());
         metadata.put("vitfit.weights_sha256", loaded.weightsSha256());
         if (precision != Precision.FP32) {
-            // Only then, so an fp32 conversion stays byte-identical (same sha256) to what earlier versions wrote.
+            // Only then, so an fp32 model's metadata stays what it has always been.
             metadata.put("vitfit.precision", precision.label());
         }
         VitGraphBuilder.Built built = VitGraphBuilder.build(params, VitfitVersion.get(), metadata, precision);
