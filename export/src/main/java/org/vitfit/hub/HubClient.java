@@ -35,8 +35,9 @@ import java.util.regex.Pattern;
  * Downloads the files a converter needs from a Hugging Face Hub model repository into a cache laid out like
  * huggingface_hub's, speaking the Hub's resolve protocol: {@code HEAD|GET {endpoint}/{repo}/resolve/{revision}/{file}},
  * commit in {@code X-Repo-Commit}, LFS sha256 in {@code X-Linked-Etag}, LFS files redirected to a CDN.
- * Downloads resume with {@code Range} requests, LFS files are checked against their sha256, and the cache answers
- * when offline or when the network fails.
+ * Downloads resume with {@code Range} requests and stop at the announced size; every file is checked against its
+ * sha256 (LFS), git blob id (files kept in git) or the sha256 recorded when it was first verified, when downloaded and
+ * again before every use ({@link BlobCheck}); the cache answers when offline or when the network fails.
  */
 public final class HubClient {
 
