@@ -194,6 +194,15 @@ public final class OnnxSessions {
         }
     }
 
+    /**
+     * The sha256 of a model file, hashed only when its size, modification time or file key changed since it was last
+     * hashed (remembered beside the optimised-model cache, the way git's index trusts unchanged stat data), so a
+     * command checking a model against its {@code vitfit-model.json} does not read hundreds of MB on every run.
+     */
+    public static String modelSha256(Path model) throws IOException {
+        return OptimizedModelCache.modelSha256(model);
+    }
+
     /** Only converted model directories get a cache: temporary graphs (fine-tuning) would only fill the disk. */
     private static boolean isConvertedModel(Path model) {
         Path parent = model.toAbsolutePath().getParent();

@@ -143,6 +143,12 @@ final class OptimizedModelCache {
         return entry.resolveSibling(entry.getFileName() + ".properties");
     }
 
+    /** The model's sha256 through the stat-checked memo ({@link OnnxSessions#modelSha256}). */
+    static String modelSha256(Path model) throws IOException {
+        Path abs = model.toAbsolutePath().normalize();
+        return modelSha256(abs, abs.resolveSibling(DIR));
+    }
+
     private static String modelSha256(Path model, Path dir) throws IOException {
         BasicFileAttributes a = Files.readAttributes(model, BasicFileAttributes.class);
         String stat = model + "|" + a.size() + "|" + a.lastModifiedTime().toMillis() + "|" + a.fileKey();

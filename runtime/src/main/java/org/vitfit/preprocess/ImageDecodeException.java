@@ -26,7 +26,9 @@ public class ImageDecodeException extends IOException {
         /** The header or compressed data is invalid. */
         CORRUPT,
         /** Width x height exceeds the decoder's pixel limit (checked from the header, before decoding). */
-        TOO_MANY_PIXELS
+        TOO_MANY_PIXELS,
+        /** A valid image too large for the memory Java may use (checked from the header, or the decoder ran out). */
+        OUT_OF_MEMORY
     }
 
     private final Reason reason;

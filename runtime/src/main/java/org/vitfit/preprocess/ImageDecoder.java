@@ -130,12 +130,24 @@ public final class ImageDecoder {
         if (bytes.length == 0) {
             throw new ImageDecodeException(Reason.EMPTY_FILE, source, "the file is empty (0 bytes)");
         }
-        BufferedImage decoded = read(bytes, source);
-        BufferedImage bgr = toBgr(decoded);
-        if (applyExifOrientation) {
-            bgr = orient(bgr, exifOrientation(bytes));
+        try {
+            BufferedImage decoded = read(bytes, source);
+            BufferedImage bgr = toBgr(decoded);
+            if (applyExifOrientation) {
+                bgr = orient(bgr, exifOrientation(bytes));
+            }
+            return bgr;
+        } catch (OutOfMemoryError e) {
+            // The failed allocation is the image's own (hundreds of MB); once it is dropped the heap is fine.
+            throw outOfMemory(source, "decoding it ran out of memory", e);
         }
-        return bgr;
+    }
+
+    private static ImageDecodeException outOfMemory(String source, String what, Throwable cause) {
+        return new ImageDecodeException(Reason.OUT_OF_MEMORY, source, what + " (Java may use at most "
+                + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB); the image itself is probably fine: give Java "
+                + "more memory (the vitfit launcher reads VITFIT_JAVA_OPTS, e.g. VITFIT_JAVA_OPTS=-Xmx16g), decode "
+                + "fewer images at once, or downscale it", cause);
     }
 
     private BufferedImage read(byte[] bytes, String source) throws ImageDecodeException {
@@ -148,8 +160,7 @@ public final class ImageDecoder {
                             known + " is not supported; convert it to JPEG or PNG");
                 }
                 throw new ImageDecodeException(Reason.NOT_AN_IMAGE, source,
-                        "not an image in any supported format (JPEG, PNG, GIF, BMP, WebP, TIFF); starts with "
-                                + printableStart(bytes));
+                        "not an image in any supported format (JPEG, PNG, GIF, BMP, WebP, TIFF); " + whatItHolds(bytes));
             }
             ImageReader reader = readers.next();
             WarningLog warnings = new WarningLog();
@@ -165,6 +176,13 @@ public final class ImageDecoder {
                     throw new ImageDecodeException(Reason.TOO_MANY_PIXELS, source, String.format(Locale.ROOT,
                             "%dx%d = %d pixels exceeds the limit of %d; raise the decoder's pixel limit if the image is genuine",
                             width, height, (long) width * height, maxPixels));
+                }
+                // 3 bytes per pixel is the least any decoder needs; more than the heap can ever hold is refused
+                // from the header, instead of failing after seconds of inflating.
+                long leastBytes = 3L * width * height;
+                if (leastBytes > Runtime.getRuntime().maxMemory()) {
+                    throw outOfMemory(source, String.format(Locale.ROOT, "%dx%d = %d pixels need at least %d MiB to "
+                            + "decode", width, height, (long) width * height, leastBytes / (1 << 20)), null);
                 }
                 BufferedImage image = reader.read(0, rawColourParam(reader));
                 if (warnings.truncation != null) {
@@ -245,6 +263,12 @@ public final class ImageDecoder {
             }
         }
         String m = messages.toString();
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof OutOfMemoryError) {
+                // ImageIO's PNG reader wraps an OutOfMemoryError in "Caught exception during read".
+                return outOfMemory(source, "decoding it ran out of memory", e);
+            }
+        }
         if (eof || warnings.truncation != null || warnings.missingEnd || m.contains("unexpected end")
                 || m.contains("premature end") || m.contains("truncat")) {
             return new ImageDecodeException(Reason.TRUNCATED, source,
@@ -288,13 +312,39 @@ public final class ImageDecoder {
         return null;
     }
 
-    private static String printableStart(byte[] b) {
-        StringBuilder s = new StringBuilder("'");
-        for (int i = 0; i < Math.min(16, b.length); i++) {
-            int c = b[i] & 0xFF;
-            s.append(c >= 32 && c < 127 ? String.valueOf((char) c) : String.format(Locale.ROOT, "\\x%02x", c));
+    /**
+     * What a non-image file seems to be, without quoting it: the file may be anything a link points to (a key, a
+     * password file), and error logs are shared. Text is named as text; binary data by its first four bytes, which is
+     * where formats keep their magic number.
+     */
+    static String whatItHolds(byte[] b) {
+        int n = Math.min(b.length, 512);
+        String head = new String(b, 0, n, StandardCharsets.ISO_8859_1).stripLeading().toLowerCase(Locale.ROOT);
+        if (head.startsWith("<!doctype html") || head.startsWith("<html")) {
+            return "it is an HTML page (a download that returned a web page?)";
         }
-        return s.append('\'').toString();
+        if (head.startsWith("<?xml") || head.startsWith("<svg")) {
+            return "it is XML or SVG text";
+        }
+        if (head.startsWith("%pdf")) {
+            return "it is a PDF document";
+        }
+        if (b.length >= 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4) {
+            return "it is a ZIP archive";
+        }
+        boolean text = n > 0;
+        for (int i = 0; i < n && text; i++) {
+            int c = b[i] & 0xFF;
+            text = c >= 0x20 || c == '\n' || c == '\r' || c == '\t';
+        }
+        if (text) {
+            return "it holds text";
+        }
+        StringBuilder s = new StringBuilder("it starts with the bytes");
+        for (int i = 0; i < Math.min(4, b.length); i++) {
+            s.append(String.format(Locale.ROOT, " %02x", b[i] & 0xFF));
+        }
+        return s.toString();
     }
 
     /**
