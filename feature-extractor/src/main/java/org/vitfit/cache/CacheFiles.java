@@ -12,20 +12,23 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.zip.CRC32C;
 
-/** File names, the vectors file header, checksummed JSON and durable writes shared by reader and writer. */
+/** File names, the vectors file header and checksummed JSON shared by reader and writer. */
 final class CacheFiles {
 
     static final String HEADER = "header.json";
-    static final String HEADER_TMP = "header.json.tmp";
+    /** A second copy of the commit record, written right after {@link #HEADER}: a damaged header costs nothing. */
+    static final String HEADER_BACKUP = "header.backup.json";
     static final String LOCK = "write.lock";
     static final String ERRORS = "errors.jsonl";
     static final String ERRORS_PARTIAL = "errors.jsonl.partial";
@@ -118,38 +121,6 @@ final class CacheFiles {
         return line;
     }
 
-    /**
-     * Replaces {@code dir/name} with {@code content} so that a crash leaves either the old or the new file, never a
-     * mix: write a temporary file, fsync it, rename it over the old one, fsync the directory.
-     */
-    static void writeAtomically(Path dir, String name, String tmpName, byte[] content) throws IOException {
-        Path tmp = dir.resolve(tmpName);
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            writeFully(ch, ByteBuffer.wrap(content), 0);
-            ch.force(true);
-        }
-        try {
-            Files.move(tmp, dir.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            throw new IOException(dir + " is on a file system without atomic rename; the cache needs one to be "
-                    + "crash-safe", e);
-        }
-        fsyncDirectory(dir);
-    }
-
-    /** Makes a rename or a new file's directory entry durable; a no-op where the platform cannot open directories. */
-    static void fsyncDirectory(Path dir) throws IOException {
-        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
-            ch.force(true);
-        } catch (IOException | UnsupportedOperationException e) {
-            // Windows cannot open a directory as a channel; NTFS journals the rename itself.
-            if (!System.getProperty("os.name", "").startsWith("Windows")) {
-                throw e instanceof IOException io ? io : new IOException(e);
-            }
-        }
-    }
-
     static void writeFully(FileChannel ch, ByteBuffer buffer, long position) throws IOException {
         long pos = position;
         while (buffer.hasRemaining()) {
@@ -184,10 +155,16 @@ final class CacheFiles {
         return b;
     }
 
-    /** Null when the header matches, else what is wrong with it. */
-    static String checkVectorsHeader(ByteBuffer actual, CacheHeader header) {
-        ByteBuffer expected = vectorsHeader(header.vectorDtype(), header.dimension(), header.cacheId(), header.epoch());
+    /** True when {@code b} starts with a whole vectors file header: our magic, its checksum and a known version. */
+    static boolean isIntactVectorsHeader(ByteBuffer b) {
+        return vectorsHeaderProblem(b) == null;
+    }
+
+    private static String vectorsHeaderProblem(ByteBuffer actual) {
         ByteBuffer b = actual.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        if (b.limit() < VECTORS_HEADER_BYTES) {
+            return "shorter than its " + VECTORS_HEADER_BYTES + "-byte header";
+        }
         byte[] magic = new byte[VECTORS_MAGIC.length];
         b.get(0, magic);
         if (!java.util.Arrays.equals(magic, VECTORS_MAGIC)) {
@@ -201,11 +178,109 @@ final class CacheFiles {
         if (b.getInt(8) != VECTORS_VERSION) {
             return "file format version " + b.getInt(8) + ", this vitfit reads " + VECTORS_VERSION;
         }
-        if (!expected.equals(b.position(0).limit(VECTORS_HEADER_BYTES))) {
-            return "file header (dtype, dimension, epoch or cache id) does not match " + HEADER;
-        }
         return null;
     }
+
+    /** Null when the header matches, else what is wrong with it. */
+    static String checkVectorsHeader(ByteBuffer actual, CacheHeader header) {
+        String problem = vectorsHeaderProblem(actual);
+        return problem != null ? problem : disagreement(actual, header);
+    }
+
+    /**
+     * The fields in which an intact vectors file header and {@code header.json} disagree ("dimension 999 in
+     * header.json, 192 in the vectors file"), or null when they agree.
+     */
+    static String disagreement(ByteBuffer intactFileHeader, CacheHeader header) {
+        ByteBuffer b = intactFileHeader.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        List<String> diffs = new ArrayList<>();
+        VectorDtype dtype = VectorDtype.fromCode(b.getInt(12));
+        VectorDtype claimed = VectorDtype.fromCode(header.dtype() == null ? -1 : dtypeCode(header.dtype()));
+        if (dtype != claimed) {
+            diffs.add("dtype " + header.dtype() + " in the header, " + (dtype == null ? "code " + b.getInt(12) : dtype)
+                    + " in the vectors file");
+        }
+        if (b.getInt(16) != header.dimension()) {
+            diffs.add("dimension " + header.dimension() + " in the header, " + b.getInt(16) + " in the vectors file");
+        }
+        if (b.getInt(24) != header.epoch()) {
+            diffs.add("epoch " + header.epoch() + " in the header, " + b.getInt(24) + " in the vectors file");
+        }
+        byte[] id = new byte[16];
+        b.get(28, id);
+        if (header.cacheId() == null || !java.util.Arrays.equals(id, cacheIdBytes(header.cacheId()))) {
+            diffs.add("cache id " + header.cacheId() + " in the header, "
+                    + java.util.HexFormat.of().formatHex(id) + " in the vectors file");
+        }
+        return diffs.isEmpty() ? null : String.join(", ", diffs);
+    }
+
+    private static int dtypeCode(String label) {
+        try {
+            return VectorDtype.parse(label).code();
+        } catch (IllegalArgumentException e) {
+            return -1;
+        }
+    }
+
+    /** The first 64 bytes of a vectors file, or null when it is missing or shorter. */
+    static ByteBuffer readVectorsHeader(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            return null;
+        }
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            if (ch.size() < VECTORS_HEADER_BYTES) {
+                return null;
+            }
+            ByteBuffer b = ByteBuffer.allocate(VECTORS_HEADER_BYTES);
+            readFully(ch, b, 0, file);
+            return b.flip();
+        }
+    }
+
+    /**
+     * Files a crash can leave beside the cache's own (temporary copies of the header or the errors log). Deleted by
+     * the next writer, which only ever runs in a directory proven to be a cache.
+     */
+    static boolean isLeftover(String fileName) {
+        return LEFTOVER.matcher(fileName).matches();
+    }
+
+    /** Temporary copies written by {@code Durable}, and the fixed temporary names of earlier versions. */
+    private static final Pattern LEFTOVER = Pattern.compile(
+            "header\\.json\\.tmp|errors\\.jsonl\\.partial"
+                    + "|\\.(header\\.json|header\\.backup\\.json|errors\\.jsonl)\\.vitfit-tmp-[0-9a-f]{8}");
+
+    /**
+     * Recognises an embedding cache written before vitfit marked its outputs: a commit record with a valid checksum,
+     * or a vectors file with an intact vitfit file header (a cache whose header was damaged is still vitfit's).
+     */
+    static boolean looksLikeCache(Path dir) {
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
+            for (Path p : s) {
+                String name = p.getFileName().toString();
+                if (!Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
+                    continue;
+                }
+                if ((name.equals(HEADER) || name.equals(HEADER_BACKUP)) && Files.size(p) < MAX_HEADER_BYTES
+                        && checksumMatches(JSON.readTree(Files.readAllBytes(p)))) {
+                    return true;
+                }
+                if (name.startsWith("vectors-") && epochOf(name) > 0) {
+                    ByteBuffer h = readVectorsHeader(p);
+                    if (h != null && isIntactVectorsHeader(h)) {
+                        return true;
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+        return false;
+    }
+
+    /** A header is a few kilobytes; anything far larger is not one. */
+    static final long MAX_HEADER_BYTES = 1 << 20;
 
     private static byte[] cacheIdBytes(String cacheId) {
         byte[] out = new byte[16];

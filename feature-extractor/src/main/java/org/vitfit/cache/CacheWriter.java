@@ -2,6 +2,11 @@ package org.vitfit.cache;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.vitfit.io.Durable;
+import org.vitfit.io.OutputKind;
+import org.vitfit.io.OutputRefusedException;
+import org.vitfit.io.SafeOutput;
+import org.vitfit.runtime.Finite;
 import org.vitfit.runtime.VitfitVersion;
 
 import java.io.IOException;
@@ -82,10 +87,22 @@ public final class CacheWriter implements AutoCloseable {
      * Opens the cache in {@code dir} for writing, creating it when the directory is missing or empty.
      *
      * @throws CacheMismatchException when the cache was made with another model, preprocessing, width or dtype
+     * @throws OutputRefusedException when {@code dir} holds something that is not an embedding cache
      */
     public static CacheWriter open(Path dir, CacheIdentity identity) throws IOException {
+        return open(dir, identity, List.of());
+    }
+
+    /**
+     * {@link #open(Path, CacheIdentity)}, also refusing a directory that is, contains or lies inside one of the
+     * {@code inputs} of the command. Every refusal happens before anything in the directory changes.
+     */
+    public static CacheWriter open(Path dir, CacheIdentity identity, List<SafeOutput.Input> inputs)
+            throws IOException {
         Path d = dir.toAbsolutePath().normalize();
-        Files.createDirectories(d);
+        check(d, identity, inputs);
+        // Only now, in a directory proven to be (or to become) a cache, does anything get written.
+        SafeOutput.openInPlace(d, OutputKind.CACHE, CacheFiles::looksLikeCache, inputs);
         FileChannel lockChannel = FileChannel.open(d.resolve(CacheFiles.LOCK), StandardOpenOption.CREATE,
                 StandardOpenOption.WRITE);
         FileLock lock;
@@ -99,17 +116,62 @@ public final class CacheWriter implements AutoCloseable {
             throw new IOException(d + " is being written by another vitfit process; wait for it to finish");
         }
         try {
-            Files.deleteIfExists(d.resolve(CacheFiles.HEADER_TMP));
-            CacheHeader header = Files.exists(d.resolve(CacheFiles.HEADER))
-                    ? checkIdentity(d, CommittedState.readHeader(d), identity)
-                    : create(d, identity);
+            deleteLeftovers(d);
+            List<String> notes = new ArrayList<>();
+            CacheHeader header;
+            if (CommitPoint.exists(d)) {
+                CommitPoint p = CommitPoint.read(d);
+                header = checkIdentity(d, p.header(), identity);
+                restoreCopies(d, p, notes);
+            } else {
+                header = create(d, identity);
+            }
             CacheWriter w = new CacheWriter(d, lockChannel, lock, header);
+            w.recoveryNotes.addAll(notes);
             w.load();
             return w;
         } catch (IOException | RuntimeException e) {
             lock.release();
             lockChannel.close();
             throw e;
+        }
+    }
+
+    /**
+     * Everything {@link #open} refuses, checked without writing: a directory that is not a cache, one overlapping
+     * the inputs, a damaged commit record that cannot be restored, a cache of another model or preprocessing.
+     */
+    public static void check(Path dir, CacheIdentity identity, List<SafeOutput.Input> inputs) throws IOException {
+        Path d = dir.toAbsolutePath().normalize();
+        SafeOutput.checkInPlace(d, OutputKind.CACHE, CacheFiles::looksLikeCache, inputs);
+        if (Files.isDirectory(d) && CommitPoint.exists(d)) {
+            checkIdentity(d, CommitPoint.read(d).header(), identity);
+        }
+    }
+
+    /** Temporary files of an interrupted commit or run; the caller has proven {@code dir} is a cache. */
+    private static void deleteLeftovers(Path dir) throws IOException {
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
+            for (Path p : files) {
+                if (CacheFiles.isLeftover(p.getFileName().toString())
+                        && Files.isRegularFile(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    Files.delete(p);
+                }
+            }
+        }
+    }
+
+    /** Makes both copies of the commit record hold the one in force (after a damaged copy or a crash between). */
+    private static void restoreCopies(Path dir, CommitPoint p, List<String> notes) throws IOException {
+        if (p.fromBackup()) {
+            notes.add(p.damage() + ": restored it from " + CacheFiles.HEADER_BACKUP + " (commit "
+                    + p.header().generation() + "); no vector was lost");
+        }
+        for (String name : List.of(CacheFiles.HEADER, CacheFiles.HEADER_BACKUP)) {
+            Path file = dir.resolve(name);
+            if (!Files.isRegularFile(file) || !java.util.Arrays.equals(Files.readAllBytes(file), p.bytes())) {
+                Durable.writeAtomically(file, p.bytes());
+            }
         }
     }
 
@@ -155,17 +217,16 @@ public final class CacheWriter implements AutoCloseable {
         return String.join(", ", fields);
     }
 
-    /** Starts an empty cache: epoch 1 data files first, then the header that makes them a cache. */
+    /**
+     * Starts an empty cache: epoch 1 data files first, then the header that makes them a cache. The directory is
+     * proven to be ours ({@link SafeOutput#openInPlace}); data files of a cache whose first commit never happened
+     * are removed (nothing in them was ever promised), anything else is left alone.
+     */
     private static CacheHeader create(Path dir, CacheIdentity id) throws IOException {
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
             for (Path p : entries) {
-                String name = p.getFileName().toString();
-                if (CacheFiles.epochOf(name) > 0) {
-                    // Files of a cache whose first commit never happened: nothing in them was ever promised.
+                if (CacheFiles.epochOf(p.getFileName().toString()) > 0) {
                     Files.delete(p);
-                } else if (!name.equals(CacheFiles.LOCK) && !name.startsWith(CacheFiles.ERRORS)) {
-                    throw new IOException(dir + " is not empty and holds no vitfit cache (found '" + name
-                            + "'); choose a new or empty --output directory");
                 }
             }
         }
@@ -195,7 +256,7 @@ public final class CacheWriter implements AutoCloseable {
             i.force(true);
             d.force(true);
         }
-        CacheFiles.fsyncDirectory(dir);
+        Durable.fsyncDirectory(dir);
     }
 
     private static FileChannel create(Path file) throws IOException {
@@ -203,10 +264,15 @@ public final class CacheWriter implements AutoCloseable {
                 StandardOpenOption.TRUNCATE_EXISTING);
     }
 
+    /**
+     * Commits {@code h}: {@code header.json}, then its backup copy, each replaced atomically. A crash between the two
+     * leaves two valid records; the next writer keeps {@code header.json} and rewrites the copy.
+     */
     private static void writeHeader(Path dir, CacheHeader h) throws IOException {
         ObjectNode node = CacheFiles.JSON.valueToTree(h);
         byte[] json = CacheFiles.PRETTY_JSON.writeValueAsBytes(CacheFiles.seal(node));
-        CacheFiles.writeAtomically(dir, CacheFiles.HEADER, CacheFiles.HEADER_TMP, json);
+        Durable.writeAtomically(dir.resolve(CacheFiles.HEADER), json);
+        Durable.writeAtomically(dir.resolve(CacheFiles.HEADER_BACKUP), json);
     }
 
     /** Cuts off uncommitted tails, checks the committed data and repairs what is damaged. */
@@ -355,6 +421,13 @@ public final class CacheWriter implements AutoCloseable {
      */
     public CacheRow append(RowMeta meta, float[] vector, int offset) throws IOException {
         ensureWritable();
+        int bad = dtype.firstUnstorable(vector, offset, offset + dimension);
+        if (bad >= 0) {
+            // Callers check first (the extractor records such images as failed rows); this is the last line.
+            throw new Finite.NonFiniteException(dir + ": refusing to store the vector of " + meta.path() + ": value "
+                    + vector[bad] + " at index " + (bad - offset) + dtype.unstorableReason(vector[bad])
+                    + "; nothing was written");
+        }
         rowBuffer.clear();
         if (dtype == VectorDtype.F32) {
             for (int i = 0; i < dimension; i++) {
@@ -394,10 +467,13 @@ public final class CacheWriter implements AutoCloseable {
         byte[] line = CacheFiles.sealedLine(CommittedState.indexLine(row, crc));
         try {
             CacheFiles.writeFully(vectors, bytes, CacheFiles.VECTORS_HEADER_BYTES + (long) r * rowBytes);
+        } catch (IOException e) {
+            throw failed(e, CacheFiles.vectorsName(epoch));
+        }
+        try {
             CacheFiles.writeFully(index, ByteBuffer.wrap(line), indexBytes);
         } catch (IOException e) {
-            broken = true;
-            throw e;
+            throw failed(e, CacheFiles.indexName(epoch));
         }
         indexBytes += line.length;
         Integer previous = liveByPath.get(meta.path());
@@ -433,8 +509,7 @@ public final class CacheWriter implements AutoCloseable {
         try {
             CacheFiles.writeFully(deletions, ByteBuffer.wrap(line), deletionsBytes);
         } catch (IOException e) {
-            broken = true;
-            throw e;
+            throw failed(e, CacheFiles.deletionsName(epoch));
         }
         deletionsBytes += line.length;
         deletedRows++;
@@ -450,9 +525,9 @@ public final class CacheWriter implements AutoCloseable {
         if (!dirty) {
             return;
         }
-        vectors.force(false);
-        index.force(false);
-        deletions.force(false);
+        force(vectors, CacheFiles.vectorsName(epoch));
+        force(index, CacheFiles.indexName(epoch));
+        force(deletions, CacheFiles.deletionsName(epoch));
         CacheHeader next = new CacheHeader(CacheHeader.FORMAT, CacheHeader.FORMAT_VERSION, committed.cacheId(),
                 committed.modelSha256(), committed.modelSource(), committed.preprocessing(), dimension, dtype.label(),
                 live, entries.size(), deletedRows, epoch, committed.generation() + 1, indexBytes, deletionsBytes,
@@ -467,6 +542,23 @@ public final class CacheWriter implements AutoCloseable {
         dirty = false;
     }
 
+    private void force(FileChannel ch, String name) throws IOException {
+        try {
+            ch.force(false);
+        } catch (IOException e) {
+            throw failed(e, name);
+        }
+    }
+
+    /**
+     * A failed write may have left part of a record behind, so nothing more may be committed; the error names the
+     * file ("No space left on device" alone does not say where).
+     */
+    private IOException failed(IOException e, String fileName) {
+        broken = true;
+        return Durable.withPath(e, dir.resolve(fileName));
+    }
+
     /** Dead rows outnumber live ones: rewriting is cheaper than carrying them on. */
     public boolean wantsCompaction() {
         return entries.size() - live > live;
@@ -478,7 +570,15 @@ public final class CacheWriter implements AutoCloseable {
      */
     public void compact() throws IOException {
         ensureWritable();
-        int next = epoch + 1;
+        try {
+            compactInto(epoch + 1);
+        } catch (IOException e) {
+            // The old epoch stays in force; the next writer deletes the new epoch's files.
+            throw Durable.withPath(e, dir.resolve(CacheFiles.vectorsName(epoch + 1)));
+        }
+    }
+
+    private void compactInto(int next) throws IOException {
         writeEmptyEpoch(dir, next, dtype, dimension, committed.cacheId());
         List<CommittedState.Entry> kept = new ArrayList<>((int) live);
         long newIndexBytes = 0;

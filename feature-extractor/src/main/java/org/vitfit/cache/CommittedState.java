@@ -1,6 +1,5 @@
 package org.vitfit.cache;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -9,7 +8,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -49,37 +47,6 @@ final class CommittedState {
     private CommittedState(CacheHeader header) {
         this.header = header;
         this.entries = new ArrayList<>((int) Math.min(header.rows(), 1 << 20));
-    }
-
-    /** Reads and checks {@code header.json}. */
-    static CacheHeader readHeader(Path dir) throws IOException {
-        Path file = dir.resolve(CacheFiles.HEADER);
-        if (!Files.isRegularFile(file)) {
-            throw new NoSuchFileException(file.toString(), null, "not a vitfit embedding cache (no "
-                    + CacheFiles.HEADER + "); create one with 'vitfit extract --output " + dir + "'");
-        }
-        byte[] bytes = Files.readAllBytes(file);
-        JsonNode node;
-        try {
-            node = CacheFiles.JSON.readTree(bytes);
-        } catch (JsonProcessingException e) {
-            throw new CorruptCacheException(file + ": not valid JSON (" + e.getOriginalMessage() + "); the commit "
-                    + "record is damaged, so no row can be trusted: delete " + dir + " and run 'vitfit extract' again");
-        }
-        if (!CacheFiles.checksumMatches(node)) {
-            throw new CorruptCacheException(file + ": checksum mismatch; the commit record was damaged or edited, so "
-                    + "no row can be trusted: delete " + dir + " and run 'vitfit extract' again");
-        }
-        CacheHeader h = CacheFiles.JSON.treeToValue(node, CacheHeader.class);
-        if (!CacheHeader.FORMAT.equals(h.format())) {
-            throw new CorruptCacheException(file + ": format is '" + h.format() + "', expected '"
-                    + CacheHeader.FORMAT + "'");
-        }
-        if (h.formatVersion() != CacheHeader.FORMAT_VERSION) {
-            throw new CorruptCacheException(file + ": cache format version " + h.formatVersion()
-                    + ", this vitfit reads version " + CacheHeader.FORMAT_VERSION + "; re-extract with this version");
-        }
-        return h;
     }
 
     /**
@@ -209,12 +176,20 @@ final class CommittedState {
 
     private void checkVectors(ByteBuffer fileHeader, long vectorRows, VectorBytes vectors) throws IOException {
         String name = CacheFiles.vectorsName(header.epoch());
-        String headerProblem = fileHeader == null ? "missing or shorter than its 64-byte header"
-                : CacheFiles.checkVectorsHeader(fileHeader, header);
-        if (headerProblem != null) {
-            problems.add(name + ": " + headerProblem);
+        if (fileHeader == null) {
+            problems.add(name + ": missing or shorter than its " + CacheFiles.VECTORS_HEADER_BYTES + "-byte header");
             damaged.set(0, entries.size());
             return;
+        }
+        String headerProblem = CacheFiles.checkVectorsHeader(fileHeader, header);
+        if (headerProblem != null) {
+            problems.add(name + ": " + headerProblem);
+            if (CacheFiles.isIntactVectorsHeader(fileHeader)) {
+                // An intact file header that disagrees: these are another cache's vectors.
+                damaged.set(0, entries.size());
+                return;
+            }
+            // Only the file header is damaged: each row still proves itself by its own checksum below.
         }
         if (vectorRows < header.rows()) {
             problems.add(name + ": holds " + vectorRows + " complete rows, the commit records " + header.rows());

@@ -59,13 +59,13 @@ public final class EmbeddingCache implements AutoCloseable {
 
     /** Opens the cache in {@code dir} as of its last commit. */
     public static EmbeddingCache open(Path dir) throws IOException {
-        CacheHeader h = CommittedState.readHeader(dir);
+        CacheHeader h = committedHeader(dir);
         for (int attempt = 0; ; attempt++) {
             try {
                 return open(dir, h);
             } catch (NoSuchFileException e) {
                 // A writer may have compacted the cache (new epoch, old files deleted) since the header was read.
-                CacheHeader now = CommittedState.readHeader(dir);
+                CacheHeader now = committedHeader(dir);
                 if (now.epoch() == h.epoch() || attempt >= 3) {
                     throw new CorruptCacheException(dir + ": " + e.getFile() + " is missing; the cache is "
                             + "incomplete: run 'vitfit extract' again with the same --model, --input and --output");
@@ -74,6 +74,23 @@ public final class EmbeddingCache implements AutoCloseable {
             }
         }
     }
+
+    /**
+     * The commit record in force. A reader never writes, so a damaged {@code header.json} with an intact backup is
+     * refused with the advice the writer acts on: re-running extract restores the header from its backup.
+     */
+    private static CacheHeader committedHeader(Path dir) throws IOException {
+        CommitPoint p = CommitPoint.read(dir);
+        if (p.fromBackup()) {
+            throw new CorruptCacheException(dir + " is damaged: " + p.damage() + "; its backup "
+                    + CacheFiles.HEADER_BACKUP + " is intact. " + REPAIR_ADVICE + " (the header is restored from the "
+                    + "backup; no image is re-embedded).");
+        }
+        return p.header();
+    }
+
+    private static final String REPAIR_ADVICE = "Run 'vitfit extract' again with the same --model, --input and "
+            + "--output to repair it";
 
     private static EmbeddingCache open(Path dir, CacheHeader h) throws IOException {
         Path vectorsFile = dir.resolve(CacheFiles.vectorsName(h.epoch()));
@@ -120,8 +137,7 @@ public final class EmbeddingCache implements AutoCloseable {
         if (problems.size() > shown) {
             sb.append("; and ").append(problems.size() - shown).append(" more");
         }
-        sb.append(". Run 'vitfit extract' again with the same --model, --input and --output to repair it "
-                + "(damaged rows are dropped and re-embedded).");
+        sb.append(". ").append(REPAIR_ADVICE).append(" (intact rows are kept, damaged ones dropped and re-embedded).");
         return new CorruptCacheException(sb.toString());
     }
 

@@ -31,6 +31,25 @@ public enum VectorDtype {
         return code;
     }
 
+    /**
+     * The index of the first value in {@code values[from, to)} this dtype cannot store as a finite number (NaN, an
+     * infinity, or for f16 a magnitude that rounds past 65504), or -1 when all can be stored.
+     */
+    public int firstUnstorable(float[] values, int from, int to) {
+        for (int i = from; i < to; i++) {
+            float v = values[i];
+            if (!Float.isFinite(v) || (this == F16 && !Float.isFinite(Half.toFloat(Half.fromFloat(v))))) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** Why {@link #firstUnstorable} picked {@code value}: empty for NaN and infinities. */
+    public String unstorableReason(float value) {
+        return Float.isFinite(value) ? ", beyond the f16 range (largest 65504); use --dtype f32 for a new cache" : "";
+    }
+
     public static VectorDtype parse(String text) {
         String s = text.trim().toLowerCase(Locale.ROOT);
         for (VectorDtype d : values()) {

@@ -2,6 +2,8 @@ package org.vitfit.cache;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vitfit.io.OutputRefusedException;
+import org.vitfit.runtime.Finite;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -196,19 +198,95 @@ class EmbeddingCacheTest {
     }
 
     @Test
-    void flippedHeaderOrFileHeaderByteIsRefused() throws IOException {
+    void damagedHeaderIsRestoredFromItsBackupWithoutLosingARow() throws IOException {
         Path dir = tmp.resolve("cache");
         CacheFixtures.write(dir, VectorDtype.F32, "a", "b");
         Path header = dir.resolve("header.json");
         String json = Files.readString(header);
+        assertEquals(json, Files.readString(dir.resolve("header.backup.json")), "every commit writes both copies");
         Files.writeString(header, json.replace("\"count\" : 2", "\"count\" : 3"));
-        CorruptCacheException e = assertThrows(CorruptCacheException.class, () -> EmbeddingCache.open(dir));
-        assertTrue(e.getMessage().contains("header.json: checksum mismatch"), e.getMessage());
-        Files.writeString(header, json);
 
+        // The reader never writes: it refuses, and says what the writer will do.
+        CorruptCacheException e = assertThrows(CorruptCacheException.class, () -> EmbeddingCache.open(dir));
+        assertEquals(dir + " is damaged: header.json fails its checksum (damaged or edited); its backup "
+                + "header.backup.json is intact. Run 'vitfit extract' again with the same --model, --input and "
+                + "--output to repair it (the header is restored from the backup; no image is re-embedded).",
+                e.getMessage());
+        try (CacheWriter w = CacheWriter.open(dir, CacheFixtures.identity(null))) {
+            assertEquals(List.of("header.json fails its checksum (damaged or edited): restored it from "
+                    + "header.backup.json (commit 1); no vector was lost"), w.recoveryNotes());
+            assertEquals(2, w.liveCount());
+        }
+        assertEquals(json, Files.readString(header));
+        try (EmbeddingCache c = EmbeddingCache.open(dir)) {
+            assertArrayEquals(vector("b"), c.vector(c.row("b").orElseThrow()), 0f);
+        }
+
+        // Truncated to nothing, or missing: the same.
+        Files.write(header, new byte[0]);
+        try (CacheWriter w = CacheWriter.open(dir, CacheFixtures.identity(null))) {
+            assertEquals(2, w.liveCount());
+            assertTrue(w.recoveryNotes().get(0).startsWith("header.json is empty: restored"), w.recoveryNotes().toString());
+        }
+        Files.delete(header);
+        try (CacheWriter w = CacheWriter.open(dir, CacheFixtures.identity(null))) {
+            assertEquals(List.of("header.json is missing: restored it from header.backup.json (commit 1); no vector "
+                    + "was lost"), w.recoveryNotes());
+        }
+        try (EmbeddingCache c = EmbeddingCache.open(dir)) {
+            assertEquals(2, c.rows().size());
+        }
+    }
+
+    @Test
+    void aForgedDimensionGetsTheSameAdviceFromReaderAndWriter() throws IOException {
+        Path dir = tmp.resolve("cache");
+        CacheFixtures.write(dir, VectorDtype.F32, "a", "b");
+        // Edited with a recomputed checksum: only the vectors file's own header shows the lie.
+        forge(dir.resolve("header.json"), "dimension", 999);
+        String expected = "header.json disagrees with vectors-000001.bin (dimension 999 in the header, 12 in the "
+                + "vectors file), so it was edited or damaged";
+        CorruptCacheException read = assertThrows(CorruptCacheException.class, () -> EmbeddingCache.open(dir));
+        assertTrue(read.getMessage().contains(expected) && read.getMessage().contains("Run 'vitfit extract' again"),
+                read.getMessage());
+        try (CacheWriter w = CacheWriter.open(dir, CacheFixtures.identity(null))) {
+            assertTrue(w.recoveryNotes().get(0).startsWith(expected), w.recoveryNotes().toString());
+            assertEquals(2, w.liveCount());
+        }
+
+        // Both copies forged: nothing trustworthy is left, and reader and writer say so in the same words.
+        forge(dir.resolve("header.json"), "dimension", 999);
+        forge(dir.resolve("header.backup.json"), "dimension", 999);
+        CorruptCacheException r = assertThrows(CorruptCacheException.class, () -> EmbeddingCache.open(dir));
+        CorruptCacheException w = assertThrows(CorruptCacheException.class,
+                () -> CacheWriter.open(dir, CacheFixtures.identity(null)));
+        assertEquals(r.getMessage(), w.getMessage());
+        assertEquals(dir + " cannot be read: " + expected + ", and " + expected.replace("header.json",
+                "header.backup.json") + ". The commit record says which rows are valid, so no row can be trusted "
+                + "without it: delete " + dir + " and run 'vitfit extract' again.", r.getMessage());
+    }
+
+    /** Sets a header field and recomputes the checksum, as someone editing the cache by hand would. */
+    private static void forge(Path header, String field, int value) throws IOException {
+        var node = (com.fasterxml.jackson.databind.node.ObjectNode) CacheFiles.JSON.readTree(header.toFile());
+        node.put(field, value);
+        Files.write(header, CacheFiles.PRETTY_JSON.writeValueAsBytes(CacheFiles.seal(node)));
+    }
+
+    @Test
+    void damagedVectorsFileHeaderKeepsEveryIntactRow() throws IOException {
+        Path dir = tmp.resolve("cache");
+        CacheFixtures.write(dir, VectorDtype.F32, "a", "b");
         CacheFixtures.flipByte(dir.resolve("vectors-000001.bin"), 17);
-        e = assertThrows(CorruptCacheException.class, () -> EmbeddingCache.open(dir));
+        CorruptCacheException e = assertThrows(CorruptCacheException.class, () -> EmbeddingCache.open(dir));
         assertTrue(e.getMessage().contains("vectors-000001.bin: file header checksum mismatch"), e.getMessage());
+        try (CacheWriter w = CacheWriter.open(dir, CacheFixtures.identity(null))) {
+            assertEquals(2, w.liveCount(), "each row proves itself by its own checksum");
+        }
+        try (EmbeddingCache c = EmbeddingCache.open(dir)) {
+            assertArrayEquals(vector("a"), c.vector(c.row("a").orElseThrow()), 0f);
+            assertEquals(2, c.header().epoch(), "repaired into a new epoch with a fresh file header");
+        }
     }
 
     @Test
@@ -275,17 +353,63 @@ class EmbeddingCacheTest {
         Path foreign = tmp.resolve("photos");
         Files.createDirectories(foreign);
         Files.writeString(foreign.resolve("notes.txt"), "mine");
-        IOException e = assertThrows(IOException.class,
+        Files.writeString(foreign.resolve("vectors-000001.bin"), "also mine");
+        OutputRefusedException e = assertThrows(OutputRefusedException.class,
                 () -> CacheWriter.open(foreign, CacheFixtures.identity(null)));
-        assertTrue(e.getMessage().contains("holds no vitfit cache (found 'notes.txt')"), e.getMessage());
+        assertTrue(e.getMessage().contains("was not written by vitfit") && e.getMessage().contains("notes.txt"),
+                e.getMessage());
+        try (var s = Files.list(foreign)) {
+            assertEquals(List.of("notes.txt", "vectors-000001.bin"),
+                    s.map(p -> p.getFileName().toString()).sorted().toList(), "nothing created, nothing deleted");
+        }
+        assertEquals("also mine", Files.readString(foreign.resolve("vectors-000001.bin")));
 
         Path dir = tmp.resolve("cache");
         try (CacheWriter first = CacheWriter.open(dir, CacheFixtures.identity(null))) {
-            e = assertThrows(IOException.class, () -> CacheWriter.open(dir, CacheFixtures.identity(null)));
-            assertTrue(e.getMessage().contains("being written by another vitfit process"), e.getMessage());
+            IOException busy = assertThrows(IOException.class, () -> CacheWriter.open(dir, CacheFixtures.identity(null)));
+            assertTrue(busy.getMessage().contains("being written by another vitfit process"), busy.getMessage());
         }
         IOException missing = assertThrows(IOException.class, () -> EmbeddingCache.open(tmp.resolve("nothing")));
         assertTrue(missing.getMessage().contains("not a vitfit embedding cache"), missing.getMessage());
+    }
+
+    @Test
+    void aNonFiniteVectorIsNeverStored() throws IOException {
+        Path dir = tmp.resolve("cache");
+        try (CacheWriter w = CacheWriter.open(dir, CacheFixtures.identity(VectorDtype.F16))) {
+            float[] v = vector("a");
+            v[3] = Float.NaN;
+            Finite.NonFiniteException e = assertThrows(Finite.NonFiniteException.class, () -> w.append(meta("a"), v, 0));
+            assertTrue(e.getMessage().contains("refusing to store the vector of a: value NaN at index 3"), e.getMessage());
+            v[3] = 70000f;
+            e = assertThrows(Finite.NonFiniteException.class, () -> w.append(meta("a"), v, 0));
+            assertTrue(e.getMessage().contains("beyond the f16 range (largest 65504)"), e.getMessage());
+            v[3] = 65504f;
+            w.append(meta("a"), v, 0);
+        }
+        try (EmbeddingCache c = EmbeddingCache.open(dir)) {
+            assertEquals(1, c.rows().size());
+            assertEquals(65504f, c.vector(c.rows().get(0))[3], 0f);
+        }
+    }
+
+    /** Linux's /dev/full fails every write with ENOSPC: the disk-full error must name the file. */
+    @Test
+    void aFullDiskErrorNamesTheFile() throws IOException {
+        Path full = Path.of("/dev/full");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isWritable(full), "needs Linux's /dev/full");
+        Path dir = tmp.resolve("cache");
+        CacheFixtures.write(dir, VectorDtype.F32);
+        Path index = dir.resolve("index-000001.jsonl");
+        Files.delete(index);
+        Files.createSymbolicLink(index, full);
+        try (CacheWriter w = CacheWriter.open(dir, CacheFixtures.identity(null))) {
+            IOException e = assertThrows(IOException.class, () -> w.append(meta("a"), vector("a"), 0));
+            assertTrue(e.getMessage().startsWith("writing " + index + ": No space left on device (free some space "
+                    + "on that disk, or write somewhere else)"), e.getMessage());
+            IllegalStateException after = assertThrows(IllegalStateException.class, w::commit);
+            assertTrue(after.getMessage().contains("nothing more is committed"), after.getMessage());
+        }
     }
 
     private static void append(Path file, byte[] bytes) throws IOException {
