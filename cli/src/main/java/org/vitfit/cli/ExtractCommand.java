@@ -5,6 +5,7 @@ import org.vitfit.extract.ConsoleProgress;
 import org.vitfit.extract.ExtractOptions;
 import org.vitfit.extract.ExtractSummary;
 import org.vitfit.extract.Extractor;
+import org.vitfit.extract.ManifestFormat;
 import org.vitfit.onnx.Device;
 import org.vitfit.preprocess.ImageDecoder;
 import picocli.CommandLine.Command;
@@ -21,11 +22,17 @@ import java.util.concurrent.Callable;
                 "",
                 "Input: an ImageFolder tree (one subfolder per class, the folder name is the label), a plain folder",
                 "of unlabelled images (both searched recursively), or a CSV / JSONL manifest with path, labels",
-                "(CSV: |-separated) and optional split; manifest paths are relative to it.",
+                "(CSV: |-separated, or a list like ['cat', 'dog']) and optional split; manifest paths are relative",
+                "to it. Other column names: --path-column, --labels-column, --split-column; one-hot label columns:",
+                "--label-columns.",
                 "",
-                "Re-running is incremental: unchanged images are skipped, new and changed ones embedded, removed",
-                "ones marked deleted. Interrupted runs (even kill -9) resume where they stopped. Images that cannot",
-                "be decoded are listed in <output>/errors.jsonl and the run goes on.",
+                "Re-running is incremental: unchanged images are skipped, new and changed ones embedded. Cached rows",
+                "that the listing does not name (another --input, an --include, a removed file) are kept unless",
+                "--prune is given. Interrupted runs (even kill -9) resume where they stopped. Images that cannot be",
+                "embedded are listed in <output>/errors.jsonl and the run goes on; the next run tries them again.",
+                "",
+                "The output is created, or must be an embedding cache: any other non-empty directory is refused",
+                "and left untouched, as is an output inside --input or --model.",
                 "",
                 "Exit status: 0 done; 1 error; 2 some images failed and --strict was given.",
                 "",
@@ -72,6 +79,25 @@ final class ExtractCommand implements Callable<Integer> {
     @Option(names = "--max-pixels", paramLabel = "N", description = "Refuse images whose header claims more pixels (default: ${DEFAULT-VALUE}).")
     long maxPixels = ImageDecoder.DEFAULT_MAX_PIXELS;
 
+    @Option(names = "--prune", description = "Delete cached rows whose path this listing does not name (default: keep them).")
+    boolean prune;
+
+    @Option(names = "--path-column", paramLabel = "NAME", description = "Manifest column (JSONL: field) holding the image path (default: path).")
+    String pathColumn;
+
+    @Option(names = "--labels-column", paramLabel = "NAME", description = "Manifest column holding the labels (default: labels or label, when present).")
+    String labelsColumn;
+
+    @Option(names = "--split-column", paramLabel = "NAME", description = "Manifest column holding the split (default: split, when present).")
+    String splitColumn;
+
+    @Option(names = "--label-separator", paramLabel = "TEXT", description = "Separator between labels in one cell (default: | in CSV; a JSONL string is one label).")
+    String labelSeparator;
+
+    @Option(names = "--label-columns", split = ",", paramLabel = "NAME[,NAME...]|PREFIX*",
+            description = "One-hot label columns (1/0, true/false, yes/no); PREFIX* takes every column starting with PREFIX, the label being the rest of the name.")
+    List<String> labelColumns = new ArrayList<>();
+
     @Override
     public Integer call() throws Exception {
         ExtractOptions.Builder b = ExtractOptions.builder(model, input, output)
@@ -80,6 +106,8 @@ final class ExtractCommand implements Callable<Integer> {
                 .strict(strict)
                 .include(include)
                 .exclude(exclude)
+                .prune(prune)
+                .manifest(new ManifestFormat(pathColumn, labelsColumn, splitColumn, labelSeparator, labelColumns))
                 .maxPixels(maxPixels);
         if (batchSize != null) {
             b.batchSize(batchSize);

@@ -3,23 +3,25 @@ package org.vitfit.extract;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.vitfit.cache.EmbeddingCache;
+import org.vitfit.io.Durable;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
  * The images a run could not embed, one JSON object per line ({@code path}, {@code reason}, {@code message}).
  * Written to a {@code .partial} file during the run and renamed over {@code errors.jsonl} at the end, so the file
- * always describes one complete run.
+ * always describes one complete run. Opened only inside a directory proven to be a cache.
  */
 final class ErrorLog implements AutoCloseable {
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Messages are a sentence or two; a longer one is some library quoting its input, which the log must not copy. */
+    static final int MAX_MESSAGE_CHARS = 600;
 
     private final Path partial;
     private final Path target;
@@ -29,8 +31,12 @@ final class ErrorLog implements AutoCloseable {
     private ErrorLog(Path dir) throws IOException {
         this.target = dir.resolve(EmbeddingCache.ERRORS_FILE);
         this.partial = dir.resolve(EmbeddingCache.ERRORS_FILE + ".partial");
-        this.channel = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING);
+        try {
+            this.channel = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING);
+        } catch (IOException e) {
+            throw Durable.withPath(e, partial);
+        }
     }
 
     static ErrorLog begin(Path cacheDir) throws IOException {
@@ -38,13 +44,29 @@ final class ErrorLog implements AutoCloseable {
     }
 
     void add(String path, String reason, String message) throws IOException {
-        ObjectNode n = JSON.createObjectNode().put("path", path).put("reason", reason).put("message", message);
-        byte[] line = (JSON.writeValueAsString(n) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        ByteBuffer b = ByteBuffer.wrap(line);
-        while (b.hasRemaining()) {
-            channel.write(b);
+        ObjectNode n = JSON.createObjectNode().put("path", path).put("reason", reason).put("message", clean(message));
+        ByteBuffer b = ByteBuffer.wrap((JSON.writeValueAsString(n) + "\n").getBytes(StandardCharsets.UTF_8));
+        try {
+            while (b.hasRemaining()) {
+                channel.write(b);
+            }
+        } catch (IOException e) {
+            throw Durable.withPath(e, partial);
         }
         count++;
+    }
+
+    /** Control characters replaced, length capped: a message describes the failure, it never quotes a file. */
+    static String clean(String message) {
+        StringBuilder b = new StringBuilder(Math.min(message.length(), MAX_MESSAGE_CHARS + 3));
+        for (int i = 0; i < message.length() && b.length() < MAX_MESSAGE_CHARS; i++) {
+            char c = message.charAt(i);
+            b.append(Character.isISOControl(c) || Character.getType(c) == Character.FORMAT ? '?' : c);
+        }
+        if (message.length() > MAX_MESSAGE_CHARS) {
+            b.append("...");
+        }
+        return b.toString();
     }
 
     long count() {
@@ -57,9 +79,14 @@ final class ErrorLog implements AutoCloseable {
 
     /** Publishes the log of this (complete) run as {@code errors.jsonl}. */
     void finish() throws IOException {
-        channel.force(true);
-        channel.close();
-        Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        try {
+            channel.force(true);
+            channel.close();
+            Durable.moveAtomically(partial, target, true);
+            Durable.fsyncDirectory(target.getParent());
+        } catch (IOException e) {
+            throw Durable.withPath(e, target);
+        }
     }
 
     @Override

@@ -1,6 +1,7 @@
 package org.vitfit.extract;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -13,8 +14,10 @@ import java.util.Locale;
  * @param changed     of {@code embedded}, images whose previous row was replaced because their bytes changed
  * @param unchanged   images skipped because the cache already holds them with the same content and labels
  * @param copied      images whose vector was copied from a row with identical content (relabelled, moved, duplicate)
- * @param deleted     rows marked deleted because their image left the input or can no longer be decoded
- * @param failed      images that could not be read or decoded (listed in the errors file)
+ * @param deleted     rows marked deleted: pruned ones, and listed images that can no longer be embedded
+ * @param pruned      of {@code deleted}, rows the listing does not name, deleted because {@code --prune} was given
+ * @param keptOutside live rows the listing does not name, kept because {@code --prune} was not given
+ * @param failed      images that could not be read, decoded or embedded (listed in the errors file)
  * @param cacheRows   live rows in the cache after the run
  * @param wallSeconds time from start to the final commit
  * @param device      where the model ran
@@ -22,8 +25,8 @@ import java.util.Locale;
  * @param recovery    what opening the cache repaired
  */
 public record ExtractSummary(long listed, long processed, long embedded, long changed, long unchanged, long copied,
-                             long deleted, long failed, long cacheRows, double wallSeconds, String device,
-                             Path errorsFile, List<String> recovery) {
+                             long deleted, long pruned, long keptOutside, long failed, long cacheRows,
+                             double wallSeconds, String device, Path errorsFile, List<String> recovery) {
 
     public ExtractSummary {
         recovery = List.copyOf(recovery);
@@ -34,13 +37,32 @@ public record ExtractSummary(long listed, long processed, long embedded, long ch
         return wallSeconds > 0 ? embedded / wallSeconds : 0;
     }
 
+    /** Images looked at (hashed, compared, embedded or failed) per second of wall time. */
+    public double checkedPerSecond() {
+        return wallSeconds > 0 ? processed / wallSeconds : 0;
+    }
+
     /** Human-readable lines for the end of a run. */
     public List<String> describe() {
-        return List.of(
-                String.format(Locale.ROOT, "embedded %d images (%d changed), skipped %d unchanged, copied %d, "
-                        + "deleted %d, failed %d", embedded, changed, unchanged, copied, deleted, failed),
-                String.format(Locale.ROOT, "wall time %.1f s, %.1f img/s on %s; cache holds %d rows", wallSeconds,
-                        imagesPerSecond(), device, cacheRows),
-                failed > 0 ? "failed images and reasons: " + errorsFile : "no failed images");
+        List<String> lines = new ArrayList<>();
+        lines.add(String.format(Locale.ROOT, "embedded %d images (%d changed), skipped %d unchanged, copied %d, "
+                + "deleted %d, failed %d", embedded, changed, unchanged, copied, deleted, failed));
+        if (keptOutside > 0) {
+            lines.add(String.format(Locale.ROOT, "kept %d cached rows that this listing does not name (from another "
+                    + "--input, --include or a removed file); pass --prune to delete them", keptOutside));
+        }
+        if (pruned > 0) {
+            lines.add(String.format(Locale.ROOT, "pruned %d cached rows that this listing does not name (--prune)",
+                    pruned));
+        }
+        // A run that embedded nothing is not slow: say how fast it checked instead of "0.0 img/s".
+        String rate = embedded > 0
+                ? String.format(Locale.ROOT, "%.1f img/s on %s", imagesPerSecond(), device)
+                : String.format(Locale.ROOT, "nothing to embed, checked %d images at %.1f img/s on %s", processed,
+                checkedPerSecond(), device);
+        lines.add(String.format(Locale.ROOT, "wall time %.1f s, %s; cache holds %d rows", wallSeconds, rate,
+                cacheRows));
+        lines.add(failed > 0 ? "failed images and reasons: " + errorsFile : "no failed images");
+        return lines;
     }
 }

@@ -6,6 +6,10 @@ import org.vitfit.cache.CacheIdentity;
 import org.vitfit.cache.CacheRow;
 import org.vitfit.cache.CacheWriter;
 import org.vitfit.cache.RowMeta;
+import org.vitfit.cache.VectorDtype;
+import org.vitfit.io.Durable;
+import org.vitfit.io.SafeOutput;
+import org.vitfit.onnx.OnnxSessions;
 import org.vitfit.preprocess.ImageDecodeException;
 import org.vitfit.runtime.Hashing;
 import org.vitfit.runtime.ModelDescriptor;
@@ -60,8 +64,13 @@ public final class Extractor implements AutoCloseable {
                 + ")";
     }
 
-    /** Runs one extraction; failed images are reported in the summary and the errors file, not thrown. */
+    /**
+     * Runs one extraction; failed images are reported in the summary and the errors file, not thrown. An output that
+     * would be refused is refused before the model is loaded, with nothing written.
+     */
     public static ExtractSummary run(ExtractOptions options, ExtractListener listener) throws IOException {
+        ModelDescriptor model = ModelDescriptor.read(options.modelDir());
+        CacheWriter.check(options.output(), identity(model, options), inputsOf(options.modelDir(), options.input()));
         try (Extractor e = load(options)) {
             return e.extract(options.input(), options.output(), listener);
         }
@@ -86,6 +95,16 @@ public final class Extractor implements AutoCloseable {
         return new Extractor(options, model, preparer, embedder);
     }
 
+    private static CacheIdentity identity(ModelDescriptor model, ExtractOptions options) {
+        return new CacheIdentity(model.onnxSha256(), model.source(), model.preprocessing(), model.embeddingDim(),
+                options.dtype());
+    }
+
+    /** What the cache must not overlap: writing it must never put the images or the model at risk. */
+    private static List<SafeOutput.Input> inputsOf(Path modelDir, Path input) {
+        return List.of(SafeOutput.Input.of("--input", input), SafeOutput.Input.of("--model", modelDir));
+    }
+
     /** Where the model runs, with the thread and batch settings, for the line that tells the user. */
     public String device() {
         return device;
@@ -94,17 +113,16 @@ public final class Extractor implements AutoCloseable {
     /** Embeds the images of {@code input} into the cache at {@code output} (created or updated incrementally). */
     public ExtractSummary extract(Path input, Path output, ExtractListener listener) throws IOException {
         long start = System.nanoTime();
-        InputSet inputs = InputScanner.scan(input, options.include(), options.exclude());
+        InputSet inputs = InputScanner.scan(input, options.include(), options.exclude(), options.manifest());
         List<InputItem> items = options.limit() > 0 && options.limit() < inputs.items().size()
                 ? inputs.items().subList(0, (int) options.limit()) : inputs.items();
-        CacheIdentity identity = new CacheIdentity(model.onnxSha256(), model.source(), model.preprocessing(),
-                model.embeddingDim(), options.dtype());
         Pipeline pipeline;
-        long deleted = 0;
+        long pruned = 0;
+        long kept = 0;
         long cacheRows;
         Path errorsFile;
         List<String> recovery;
-        try (CacheWriter writer = CacheWriter.open(output, identity);
+        try (CacheWriter writer = CacheWriter.open(output, identity(model, options), inputsOf(options.modelDir(), input));
              ErrorLog errors = ErrorLog.begin(writer.directory())) {
             recovery = writer.recoveryNotes();
             if (!recovery.isEmpty()) {
@@ -113,12 +131,18 @@ public final class Extractor implements AutoCloseable {
             listener.started(items.size(), device);
             pipeline = new Pipeline(options, items, writer, preparer, embedder, errors, listener);
             pipeline.execute();
-            // Only a complete pass over the listing may conclude that an image is gone.
+            // Rows the listing does not name may come from another --input or --include: they stay unless the
+            // user asks to prune, and only a complete pass over the listing may conclude that an image is gone.
             Set<String> listed = new HashSet<>();
             inputs.items().forEach(i -> listed.add(i.path()));
             for (String path : List.copyOf(writer.livePaths())) {
-                if (!listed.contains(path) && writer.delete(path, "deleted")) {
-                    deleted++;
+                if (listed.contains(path)) {
+                    continue;
+                }
+                if (!options.prune()) {
+                    kept++;
+                } else if (writer.delete(path, "deleted")) {
+                    pruned++;
                 }
             }
             writer.commit();
@@ -128,8 +152,8 @@ public final class Extractor implements AutoCloseable {
         }
         double wall = (System.nanoTime() - start) / 1e9;
         return new ExtractSummary(inputs.items().size(), items.size(), pipeline.embedded, pipeline.changed,
-                pipeline.unchanged, pipeline.copied, deleted + pipeline.deletedFailed, pipeline.failed, cacheRows,
-                wall, device, errorsFile, recovery);
+                pipeline.unchanged, pipeline.copied, pruned + pipeline.deletedFailed, pruned, kept, pipeline.failed,
+                cacheRows, wall, device, errorsFile, recovery);
     }
 
     @Override
@@ -148,7 +172,7 @@ public final class Extractor implements AutoCloseable {
             throw new NoSuchFileException(onnx.toString(), null, "the converted model directory has no "
                     + ModelDescriptor.ONNX_FILE_NAME + "; run 'vitfit convert' again");
         }
-        String actual = Hashing.sha256(onnx);
+        String actual = OnnxSessions.modelSha256(onnx);
         if (!actual.equals(model.onnxSha256())) {
             throw new IOException(onnx + " has sha256 " + actual + " but " + ModelDescriptor.FILE_NAME + " records "
                     + model.onnxSha256() + "; the model was changed after conversion: run 'vitfit convert' again");
@@ -196,6 +220,7 @@ public final class Extractor implements AutoCloseable {
         private final ExtractListener listener;
         private final Map<String, CacheRow> knownByPath;
         private final Map<String, CacheRow> knownBySha = new HashMap<>();
+        private final VectorDtype dtype;
 
         private final BlockingQueue<FloatBuffer> freePixels;
         /** How far ahead of the consumer workers may run; sizes the reorder ring. */
@@ -222,6 +247,7 @@ public final class Extractor implements AutoCloseable {
             this.embedder = embedder;
             this.errors = errors;
             this.listener = listener;
+            this.dtype = writer.dtype();
             this.knownByPath = writer.liveRowsByPath();
             knownByPath.values().forEach(r -> knownBySha.putIfAbsent(r.sha256(), r));
             // Workers hold one buffer each; the rest lets them run ahead while a batch is inferred.
@@ -328,10 +354,19 @@ public final class Extractor implements AutoCloseable {
                 }
                 bytes = Files.readAllBytes(item.file());
             } catch (NoSuchFileException e) {
-                fail(r, "missing", item.file() + " does not exist (listed in " + item.origin() + ")");
+                if (Files.isSymbolicLink(item.file())) {
+                    fail(r, "broken_link", item.file() + " is a symbolic link to " + linkTarget(item.file())
+                            + ", which does not exist; fix or remove the link");
+                } else {
+                    fail(r, "missing", item.file() + " does not exist (listed in " + item.origin() + ")");
+                }
                 return;
             } catch (IOException e) {
-                fail(r, "unreadable", item.file() + ": cannot read: " + e.getMessage());
+                fail(r, "unreadable", item.file() + ": cannot read: " + Durable.describe(e));
+                return;
+            } catch (OutOfMemoryError e) {
+                fail(r, "out_of_memory", item.file() + ": " + r.size + " bytes do not fit in the memory left to "
+                        + "Java; give it more (VITFIT_JAVA_OPTS=-Xmx16g) or use fewer --threads");
                 return;
             }
             r.size = bytes.length;
@@ -358,9 +393,22 @@ public final class Extractor implements AutoCloseable {
                 // Third-party decoders throw unchecked exceptions on hostile files; that image fails, not the run.
                 fail(r, "corrupt", item.path() + ": decoder error: " + e);
                 return;
+            } catch (OutOfMemoryError e) {
+                // Preprocessing a huge decoded image; the decoder itself reports its own out_of_memory.
+                fail(r, "out_of_memory", item.path() + ": the decoded image does not fit in the memory left to "
+                        + "Java; give it more (VITFIT_JAVA_OPTS=-Xmx16g) or use fewer --threads");
+                return;
             }
             r.kind = Kind.EMBED;
             r.pixels = pixels;
+        }
+
+        private static String linkTarget(Path link) {
+            try {
+                return Files.readSymbolicLink(link).toString();
+            } catch (IOException e) {
+                return "a path that cannot be read";
+            }
         }
 
         private static void fail(Result r, String reason, String message) {
@@ -431,11 +479,33 @@ public final class Extractor implements AutoCloseable {
                     throw new IOException("ONNX Runtime failed on a batch of " + toEmbed + " images starting with "
                             + firstEmbedded(results) + ": " + e.getMessage(), e);
                 }
+                refuseNonFinite(results, vectors);
             }
             Job job = new Job(results, vectors);
             while (!jobs.offer(job, 100, TimeUnit.MILLISECONDS)) {
                 if (writerFailure != null) {
                     throw new IOException("writing the cache failed: " + writerFailure.getMessage(), writerFailure);
+                }
+            }
+        }
+
+        /**
+         * An embedding holding NaN or an infinity (or a value past f16's range in an f16 cache) is a failed row, never
+         * stored: stored, it would be skipped as unchanged by every later run and poison every head trained on it.
+         */
+        private void refuseNonFinite(List<Result> results, float[] vectors) {
+            int dim = embedder.dimension();
+            for (Result r : results) {
+                if (r.kind != Kind.EMBED) {
+                    continue;
+                }
+                int bad = dtype.firstUnstorable(vectors, r.vectorOffset, r.vectorOffset + dim);
+                if (bad >= 0) {
+                    float v = vectors[bad];
+                    fail(r, "non_finite_output", r.item.path() + ": the model's embedding holds " + v + " at index "
+                            + (bad - r.vectorOffset) + dtype.unstorableReason(v) + "; nothing was stored and the next "
+                            + "run tries this image again. If every image fails this way the model itself is broken "
+                            + "(non-finite weights): convert it again");
                 }
             }
         }

@@ -3,8 +3,12 @@ package org.vitfit.extract;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.commons.csv.CSVFormat;
+import org.apache.commons.csv.CSVParser;
+import org.apache.commons.csv.CSVRecord;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -28,6 +32,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Lists the images an input names: an ImageFolder tree (one subfolder per class), a plain folder of unlabelled
@@ -57,6 +63,16 @@ public final class InputScanner {
      * @throws InputException when the input is missing, holds no images, or a manifest line cannot be read
      */
     public static InputSet scan(Path input, List<String> include, List<String> exclude) throws IOException {
+        return scan(input, include, exclude, ManifestFormat.DEFAULT);
+    }
+
+    /**
+     * Reads {@code input}; a manifest's columns are found as {@code format} says.
+     *
+     * @throws InputException also when {@code format} names columns but the input is a folder
+     */
+    public static InputSet scan(Path input, List<String> include, List<String> exclude, ManifestFormat format)
+            throws IOException {
         Filter filter = new Filter(include, exclude);
         if (!Files.exists(input)) {
             throw new InputException("input " + input + " does not exist; give an image folder or a .csv / "
@@ -64,13 +80,18 @@ public final class InputScanner {
         }
         InputSet set;
         if (Files.isDirectory(input)) {
+            if (!format.isDefault()) {
+                throw new InputException("--path-column, --labels-column, --split-column, --label-separator and "
+                        + "--label-columns describe a CSV or JSONL manifest, but " + input + " is a folder (its "
+                        + "labels are its subfolder names); drop those options or give a manifest");
+            }
             set = scanFolder(input, filter);
         } else {
             String name = input.getFileName().toString().toLowerCase(Locale.ROOT);
             if (name.endsWith(".csv")) {
-                set = readCsv(input, filter);
+                set = readCsv(input, filter, format);
             } else if (name.endsWith(".jsonl") || name.endsWith(".ndjson")) {
-                set = readJsonl(input, filter);
+                set = readJsonl(input, filter, format);
             } else {
                 throw new InputException("input " + input + " is a file but not a manifest; give an image folder, "
                         + "a .csv or a .jsonl manifest");
@@ -105,7 +126,10 @@ public final class InputScanner {
             @Override
             public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
                 String name = file.getFileName().toString();
-                if (attrs.isRegularFile() && !name.startsWith(".") && hasImageExtension(name)) {
+                // A link whose target is gone is visited with the link's own attributes: listed all the same, so
+                // the run reports it (reason broken_link) instead of dropping the image silently.
+                if ((attrs.isRegularFile() || attrs.isSymbolicLink()) && !name.startsWith(".")
+                        && hasImageExtension(name)) {
                     found.add(relative(root, file));
                 }
                 return FileVisitResult.CONTINUE;
@@ -145,52 +169,213 @@ public final class InputScanner {
         return sb.toString();
     }
 
-    private static InputSet readCsv(Path manifest, Filter filter) throws IOException {
+    private static InputSet readCsv(Path manifest, Filter filter, ManifestFormat format) throws IOException {
         String name = manifest.getFileName().toString();
-        List<CsvRecord> records = parseCsv(readUtf8(manifest), name);
-        if (records.isEmpty()) {
-            throw new InputException(name + ": empty; the first line must name the columns (path,labels,split)");
-        }
-        List<String> header = records.get(0).fields().stream().map(h -> h.trim().toLowerCase(Locale.ROOT)).toList();
-        int pathCol = header.indexOf("path");
-        int labelsCol = header.contains("labels") ? header.indexOf("labels") : header.indexOf("label");
-        int splitCol = header.indexOf("split");
-        if (pathCol < 0) {
-            throw new InputException(name + " line " + records.get(0).line() + ": no 'path' column (columns: "
-                    + String.join(", ", header) + "); the header must name path and optionally labels and split");
-        }
+        String text = readUtf8(manifest);
+        Lines lines = new Lines(text);
         ManifestBuilder b = new ManifestBuilder(manifest, filter);
-        for (CsvRecord r : records.subList(1, records.size())) {
-            if (r.fields().size() == 1 && r.fields().get(0).isBlank()) {
-                continue;
+        try (CSVParser parser = CSVParser.parse(text, CSVFormat.RFC4180)) {
+            Columns columns = null;
+            for (CSVRecord r : parser) {
+                int line = lines.lineAt(r.getCharacterPosition());
+                List<String> fields = r.toList();
+                if (fields.stream().allMatch(String::isBlank)) {
+                    continue;
+                }
+                if (columns == null) {
+                    columns = Columns.of(fields, format, name + " line " + line, "column");
+                    continue;
+                }
+                String where = name + " line " + line;
+                if (fields.size() != columns.count) {
+                    throw new InputException(where + ": " + fields.size() + " fields, the header has "
+                            + columns.count + " (quote fields that contain commas)");
+                }
+                String split = columns.split < 0 || fields.get(columns.split).isBlank() ? null
+                        : fields.get(columns.split).strip();
+                b.add(fields.get(columns.path), columns.labels(fields, format.labelSeparator() == null ? "|"
+                        : format.labelSeparator(), where), split, where, line);
             }
-            String where = name + " line " + r.line();
-            if (r.fields().size() != header.size()) {
-                throw new InputException(where + ": " + r.fields().size() + " fields, the header has "
-                        + header.size() + " (quote fields that contain commas)");
+            if (columns == null) {
+                throw new InputException(name + ": empty; the first line must name the columns (path,labels,split)");
             }
-            List<String> labels = labelsCol < 0 ? List.of() : splitLabels(r.fields().get(labelsCol));
-            String split = splitCol < 0 || r.fields().get(splitCol).isBlank() ? null : r.fields().get(splitCol).trim();
-            b.add(r.fields().get(pathCol), labels, split, where, r.line());
+        } catch (UncheckedIOException e) {
+            throw csvError(name, e.getCause());
         }
         return new InputSet(InputSet.Kind.CSV_MANIFEST, b.root, b.items);
     }
 
-    /** Labels in one CSV field: {@code |}-separated, trimmed, empty ones and repeats dropped. */
-    static List<String> splitLabels(String field) {
-        LinkedHashSet<String> labels = new LinkedHashSet<>();
-        for (String l : field.split("\\|")) {
-            if (!l.isBlank()) {
-                labels.add(l.trim());
-            }
+    /** Commons CSV's parse errors, said with the file and line the way the rest of the manifest errors are. */
+    private static InputException csvError(String name, IOException e) {
+        String m = e.getMessage() == null ? e.toString() : e.getMessage();
+        Matcher line = Pattern.compile("(?:startline |line: )(\\d+)").matcher(m);
+        String where = line.find() ? name + " line " + line.group(1) : name;
+        if (m.contains("EOF reached before encapsulated token finished")) {
+            return new InputException(where + ": quoted field is never closed");
         }
-        return List.copyOf(labels);
+        if (m.contains("Invalid character between encapsulated token and delimiter")) {
+            return new InputException(where + ": text after a closing quote; quote the whole field and double "
+                    + "the quotes inside it (\"\")");
+        }
+        return new InputException(where + ": not valid CSV (" + m + ")");
     }
 
-    private static InputSet readJsonl(Path manifest, Filter filter) throws IOException {
+    /** Line numbers of character offsets, for messages about records that may span lines. */
+    private static final class Lines {
+        private final int[] starts;
+
+        Lines(String text) {
+            List<Integer> s = new ArrayList<>();
+            s.add(0);
+            for (int i = 0; i < text.length(); i++) {
+                char c = text.charAt(i);
+                if (c == '\n' || (c == '\r' && (i + 1 == text.length() || text.charAt(i + 1) != '\n'))) {
+                    s.add(i + 1);
+                }
+            }
+            starts = s.stream().mapToInt(Integer::intValue).toArray();
+        }
+
+        int lineAt(long offset) {
+            int i = java.util.Arrays.binarySearch(starts, (int) offset);
+            return (i >= 0 ? i : -i - 2) + 1;
+        }
+    }
+
+    /**
+     * Where path, labels and split are among a manifest's columns (CSV header) or fields (a JSONL object), found as
+     * the {@link ManifestFormat} says.
+     */
+    private static final class Columns {
+        final int count;
+        final int path;
+        final int labels;
+        final int split;
+        /** One-hot label columns and the label each stands for. */
+        final List<Integer> oneHot = new ArrayList<>();
+        final List<String> oneHotLabels = new ArrayList<>();
+        final List<String> names;
+
+        private Columns(List<String> names, int path, int labels, int split) {
+            this.names = names;
+            this.count = names.size();
+            this.path = path;
+            this.labels = labels;
+            this.split = split;
+        }
+
+        static Columns of(List<String> header, ManifestFormat format, String where, String what)
+                throws InputException {
+            List<String> names = header.stream().map(String::strip).toList();
+            int path = find(names, format.pathColumn(), "path", where, what, "--path-column");
+            if (path < 0) {
+                throw new InputException(where + ": no 'path' " + what + " (" + what + "s: " + String.join(", ", names)
+                        + "); name the " + what + " holding the image paths with --path-column");
+            }
+            int labels = format.labelColumns().isEmpty()
+                    ? find(names, format.labelsColumn(), "labels", where, what, "--labels-column") : -1;
+            if (labels < 0 && format.labelsColumn() == null && format.labelColumns().isEmpty()) {
+                labels = indexOf(names, "label");
+            }
+            int split = find(names, format.splitColumn(), "split", where, what, "--split-column");
+            Columns c = new Columns(names, path, labels, split);
+            for (String pattern : format.labelColumns()) {
+                OneHot oneHot = new OneHot(pattern);
+                int matched = 0;
+                for (int i = 0; i < names.size(); i++) {
+                    if (oneHot.matches(names.get(i)) && i != path && i != split && !c.oneHot.contains(i)) {
+                        c.oneHot.add(i);
+                        c.oneHotLabels.add(oneHot.label(names.get(i)));
+                        matched++;
+                    }
+                }
+                if (matched == 0) {
+                    throw new InputException(where + ": no " + what + " " + oneHot + " (--label-columns); the "
+                            + what + "s are: " + String.join(", ", names));
+                }
+            }
+            return c;
+        }
+
+        /** The index of {@code explicit} (which must exist), else of {@code fallback} when present, else -1. */
+        private static int find(List<String> names, String explicit, String fallback, String where, String what,
+                                String option) throws InputException {
+            if (explicit == null) {
+                return indexOf(names, fallback);
+            }
+            int i = indexOf(names, explicit);
+            if (i < 0) {
+                throw new InputException(where + ": no " + what + " '" + explicit + "' (" + option + "); the " + what
+                        + "s are: " + String.join(", ", names));
+            }
+            return i;
+        }
+
+        private static int indexOf(List<String> names, String name) {
+            for (int i = 0; i < names.size(); i++) {
+                if (names.get(i).equalsIgnoreCase(name)) {
+                    return i;
+                }
+            }
+            return -1;
+        }
+
+        /** The labels of one CSV record. */
+        List<String> labels(List<String> fields, String separator, String where) throws InputException {
+            if (oneHot.isEmpty()) {
+                return labels < 0 ? List.of() : LabelCells.parse(fields.get(labels), separator, where);
+            }
+            List<String> out = new ArrayList<>();
+            for (int k = 0; k < oneHot.size(); k++) {
+                if (oneHotValue(fields.get(oneHot.get(k)), names.get(oneHot.get(k)), where)) {
+                    out.add(oneHotLabels.get(k));
+                }
+            }
+            return out;
+        }
+
+        static boolean oneHotValue(String cell, String column, String where) throws InputException {
+            switch (cell.strip().toLowerCase(Locale.ROOT)) {
+                case "1", "1.0", "true", "yes", "y", "t" -> {
+                    return true;
+                }
+                case "", "0", "0.0", "false", "no", "n", "f", "-1" -> {
+                    return false;
+                }
+                default -> throw new InputException(where + ": one-hot label column '" + column + "' holds '"
+                        + cell.strip() + "'; such a column holds 1 or 0 (also true/false, yes/no; empty means 0)");
+            }
+        }
+    }
+
+    /** One {@code --label-columns} entry: a column name, or a prefix ending in {@code *}. */
+    private record OneHot(String stem, boolean prefix) {
+        OneHot(String pattern) {
+            this(pattern.endsWith("*") ? pattern.substring(0, pattern.length() - 1) : pattern, pattern.endsWith("*"));
+        }
+
+        boolean matches(String name) {
+            return prefix ? name.length() > stem.length() && name.regionMatches(true, 0, stem, 0, stem.length())
+                    : name.equalsIgnoreCase(stem);
+        }
+
+        /** The label a matching column stands for: its name, without the prefix. */
+        String label(String name) {
+            return prefix ? name.substring(stem.length()) : name;
+        }
+
+        @Override
+        public String toString() {
+            return prefix ? "starting with '" + stem + "'" : "'" + stem + "'";
+        }
+    }
+
+    private static InputSet readJsonl(Path manifest, Filter filter, ManifestFormat format) throws IOException {
         String name = manifest.getFileName().toString();
         String[] lines = readUtf8(manifest).split("\r?\n", -1);
         ManifestBuilder b = new ManifestBuilder(manifest, filter);
+        String pathField = format.pathColumn() == null ? "path" : format.pathColumn();
+        String splitField = format.splitColumn() == null ? "split" : format.splitColumn();
         for (int i = 0; i < lines.length; i++) {
             String line = lines[i];
             if (line.isBlank()) {
@@ -207,31 +392,87 @@ public final class InputScanner {
                 throw new InputException(where + ": expected a JSON object like {\"path\": \"a.jpg\", \"labels\": "
                         + "[\"cat\"], \"split\": \"train\"}");
             }
-            if (!n.path("path").isTextual()) {
-                throw new InputException(where + ": 'path' must be a string");
+            JsonNode path = field(n, pathField);
+            if (path == null || !path.isTextual()) {
+                throw new InputException(where + ": '" + pathField + "' must be a string"
+                        + (path == null && format.pathColumn() == null ? " (name the field holding the image path "
+                        + "with --path-column)" : ""));
             }
-            JsonNode l = n.has("labels") ? n.get("labels") : n.get("label");
-            List<String> labels = new ArrayList<>();
-            if (l != null && l.isTextual()) {
-                labels.add(l.asText());
-            } else if (l != null && l.isArray()) {
-                for (JsonNode e : l) {
-                    if (!e.isTextual()) {
-                        throw new InputException(where + ": labels must be strings, got " + e);
-                    }
-                    labels.add(e.asText());
-                }
-            } else if (l != null && !l.isNull()) {
-                throw new InputException(where + ": 'labels' must be a string or an array of strings, got " + l);
-            }
-            JsonNode s = n.get("split");
+            List<String> labels = jsonLabels(n, format, where);
+            JsonNode s = field(n, splitField);
             if (s != null && !s.isNull() && !s.isTextual()) {
-                throw new InputException(where + ": 'split' must be a string, got " + s);
+                throw new InputException(where + ": '" + splitField + "' must be a string, got " + s);
             }
-            b.add(n.get("path").asText(), List.copyOf(new LinkedHashSet<>(labels)),
-                    s == null || s.isNull() ? null : s.asText(), where, i + 1);
+            if (s == null && format.splitColumn() != null) {
+                throw new InputException(where + ": no field '" + splitField + "' (--split-column)");
+            }
+            b.add(path.asText(), labels, s == null || s.isNull() ? null : s.asText(), where, i + 1);
         }
         return new InputSet(InputSet.Kind.JSONL_MANIFEST, b.root, b.items);
+    }
+
+    private static List<String> jsonLabels(JsonNode n, ManifestFormat format, String where) throws InputException {
+        if (!format.labelColumns().isEmpty()) {
+            List<String> out = new ArrayList<>();
+            List<String> fields = new ArrayList<>();
+            n.fieldNames().forEachRemaining(fields::add);
+            for (String pattern : format.labelColumns()) {
+                OneHot oneHot = new OneHot(pattern);
+                boolean any = false;
+                for (String f : fields) {
+                    if (!oneHot.matches(f)) {
+                        continue;
+                    }
+                    any = true;
+                    JsonNode v = n.get(f);
+                    String text = v.isBoolean() ? (v.asBoolean() ? "1" : "0")
+                            : v.isNull() ? "" : v.isValueNode() ? v.asText() : v.toString();
+                    String label = oneHot.label(f);
+                    if (Columns.oneHotValue(text, f, where) && !out.contains(label)) {
+                        out.add(label);
+                    }
+                }
+                if (!any && !oneHot.prefix()) {
+                    throw new InputException(where + ": no field " + oneHot + " (--label-columns)");
+                }
+            }
+            return out;
+        }
+        String field = format.labelsColumn() != null ? format.labelsColumn() : n.has("labels") ? "labels" : "label";
+        JsonNode l = field(n, field);
+        if (l == null && format.labelsColumn() != null) {
+            throw new InputException(where + ": no field '" + field + "' (--labels-column)");
+        }
+        List<String> labels = new ArrayList<>();
+        if (l != null && l.isTextual()) {
+            labels.addAll(LabelCells.parse(l.asText(), format.labelSeparator(), where));
+        } else if (l != null && l.isArray()) {
+            for (JsonNode e : l) {
+                if (!e.isTextual()) {
+                    throw new InputException(where + ": labels must be strings, got " + e);
+                }
+                labels.add(e.asText());
+            }
+        } else if (l != null && !l.isNull()) {
+            throw new InputException(where + ": '" + field + "' must be a string or an array of strings, got " + l);
+        }
+        return List.copyOf(new LinkedHashSet<>(labels));
+    }
+
+    /** A field of a JSONL object, its name matched case-insensitively like CSV columns. */
+    private static JsonNode field(JsonNode n, String name) {
+        JsonNode exact = n.get(name);
+        if (exact != null) {
+            return exact;
+        }
+        var it = n.fields();
+        while (it.hasNext()) {
+            var e = it.next();
+            if (e.getKey().equalsIgnoreCase(name)) {
+                return e.getValue();
+            }
+        }
+        return null;
     }
 
     private static String readUtf8(Path file) throws IOException {
@@ -285,74 +526,6 @@ public final class InputScanner {
                 items.add(new InputItem(file, path, labels, split, where));
             }
         }
-    }
-
-    private record CsvRecord(int line, List<String> fields) {
-    }
-
-    /** RFC 4180: comma-separated, fields optionally in double quotes, {@code ""} for a quote inside quotes. */
-    private static List<CsvRecord> parseCsv(String text, String name) throws InputException {
-        List<CsvRecord> records = new ArrayList<>();
-        List<String> fields = new ArrayList<>();
-        StringBuilder field = new StringBuilder();
-        int line = 1;
-        int recordLine = 1;
-        boolean quoted = false;
-        boolean fieldWasQuoted = false;
-        int n = text.length();
-        for (int i = 0; i < n; i++) {
-            char c = text.charAt(i);
-            if (quoted) {
-                if (c == '"') {
-                    if (i + 1 < n && text.charAt(i + 1) == '"') {
-                        field.append('"');
-                        i++;
-                    } else {
-                        quoted = false;
-                    }
-                } else {
-                    if (c == '\n') {
-                        line++;
-                    }
-                    field.append(c);
-                }
-            } else if (c == '"') {
-                if (field.length() > 0 || fieldWasQuoted) {
-                    throw new InputException(name + " line " + line + ": a quote inside an unquoted field; "
-                            + "quote the whole field and double the inner quote (\"\")");
-                }
-                quoted = true;
-                fieldWasQuoted = true;
-            } else if (c == ',') {
-                fields.add(field.toString());
-                field.setLength(0);
-                fieldWasQuoted = false;
-            } else if (c == '\n' || c == '\r') {
-                if (c == '\r' && i + 1 < n && text.charAt(i + 1) == '\n') {
-                    i++;
-                }
-                fields.add(field.toString());
-                records.add(new CsvRecord(recordLine, List.copyOf(fields)));
-                fields.clear();
-                field.setLength(0);
-                fieldWasQuoted = false;
-                line++;
-                recordLine = line;
-            } else {
-                if (fieldWasQuoted) {
-                    throw new InputException(name + " line " + line + ": text after a closing quote");
-                }
-                field.append(c);
-            }
-        }
-        if (quoted) {
-            throw new InputException(name + " line " + recordLine + ": quoted field is never closed");
-        }
-        if (field.length() > 0 || !fields.isEmpty() || fieldWasQuoted) {
-            fields.add(field.toString());
-            records.add(new CsvRecord(recordLine, List.copyOf(fields)));
-        }
-        return records;
     }
 
     /** Include/exclude globs; one without {@code /} is about file names, wherever the file sits. */

@@ -41,6 +41,10 @@ class IncrementalTest {
         return Extractor.run(ExtractOptions.builder(model, input, cache).batchSize(4).build(), ExtractListener.NONE);
     }
 
+    private ExtractSummary extract(ExtractOptions.Builder options) throws IOException {
+        return Extractor.run(options.batchSize(4).build(), ExtractListener.NONE);
+    }
+
     @Test
     void addedModifiedMovedAndDeletedImagesAreHandledAndMatchACleanRun() throws IOException {
         Path data = TestData.petSubset(tmp.resolve("data"), 3, 4);
@@ -60,13 +64,28 @@ class IncrementalTest {
         assertEquals(2, second.embedded(), "new.jpg and the modified Birman");
         assertEquals(1, second.changed());
         assertEquals(1, second.copied(), "the moved file keeps its vector under its new path and label");
-        assertEquals(2, second.deleted(), "the deleted file and the moved file's old path");
+        assertEquals(0, second.deleted(), "rows outside the listing stay unless --prune is given");
+        assertEquals(2, second.keptOutside(), "the deleted file and the moved file's old path");
+        assertTrue(second.describe().get(1).startsWith("kept 2 cached rows that this listing does not name"),
+                second.describe().toString());
         assertEquals(9, second.unchanged());
-        assertEquals(12, second.cacheRows());
+        assertEquals(14, second.cacheRows());
+
+        ExtractSummary pruning = extract(ExtractOptions.builder(model, data, cache).prune(true));
+        assertEquals(12, pruning.unchanged());
+        assertEquals(2, pruning.pruned());
+        assertEquals(2, pruning.deleted());
+        assertEquals(0, pruning.keptOutside());
+        assertEquals(12, pruning.cacheRows());
+        assertTrue(pruning.describe().contains("pruned 2 cached rows that this listing does not name (--prune)"),
+                pruning.describe().toString());
 
         ExtractSummary third = extract(data, cache);
         assertEquals(12, third.unchanged());
-        assertEquals(0, third.embedded() + third.copied() + third.deleted());
+        assertEquals(0, third.embedded() + third.copied() + third.deleted() + third.keptOutside());
+        String rate = third.describe().get(1);
+        assertTrue(rate.matches("wall time [0-9.]+ s, nothing to embed, checked 12 images at [0-9.]+ img/s on cpu.*"),
+                "a no-op run reports how fast it checked, not 0.0 img/s: " + rate);
 
         Path clean = tmp.resolve("clean");
         extract(data, clean);
@@ -80,6 +99,43 @@ class IncrementalTest {
             }
             assertEquals(List.of("Bengal"), inc.row("Bengal/moved-from-abyssinian.jpg").orElseThrow().labels());
         }
+    }
+
+    /**
+     * The case that once cost a user 196 of 200 rows: another --input, or an --include glob, into an existing cache.
+     * Rows outside the listing stay live by default; --prune deletes exactly those.
+     */
+    @Test
+    void anotherInputOrIncludeKeepsTheOtherRowsUnlessPruneIsGiven() throws IOException {
+        Path data = TestData.petSubset(tmp.resolve("data"), 3, 2);
+        Path cache = tmp.resolve("cache");
+        assertEquals(6, extract(data, cache).embedded());
+
+        ExtractSummary narrowed = extract(ExtractOptions.builder(model, data, cache).include(List.of("Bengal/*")));
+        assertEquals(2, narrowed.unchanged());
+        assertEquals(4, narrowed.keptOutside());
+        assertEquals(0, narrowed.deleted());
+        assertEquals(6, narrowed.cacheRows());
+
+        Path other = TestData.petSubset(tmp.resolve("other"), 1, 1);
+        Files.move(other.resolve("Abyssinian"), other.resolve("Extra"));
+        ExtractSummary another = extract(other, cache);
+        assertEquals(0, another.embedded(), "its one image is already cached under another path");
+        assertEquals(1, another.copied());
+        assertEquals(6, another.keptOutside());
+        assertEquals(7, another.cacheRows());
+        try (EmbeddingCache c = EmbeddingCache.open(cache)) {
+            assertEquals(7, c.rows().size());
+            String bengal = "Bengal/" + sortedFiles(data.resolve("Bengal")).get(0).getFileName();
+            assertEquals(List.of("Bengal"), c.row(bengal).orElseThrow().labels());
+            String extra = "Extra/" + sortedFiles(other.resolve("Extra")).get(0).getFileName();
+            assertEquals(List.of("Extra"), c.row(extra).orElseThrow().labels());
+        }
+
+        ExtractSummary pruned = extract(ExtractOptions.builder(model, data, cache).include(List.of("Bengal/*"))
+                .prune(true));
+        assertEquals(5, pruned.pruned(), "everything but the two Bengal rows");
+        assertEquals(2, pruned.cacheRows());
     }
 
     @Test

@@ -123,10 +123,11 @@ class InputScannerTest {
     void badManifestLinesAreNamedByFileAndLine() throws IOException {
         assertError("bad.csv", "path,labels\na.jpg,x\nb.jpg\n", "bad.csv line 3: 1 fields, the header has 2");
         assertError("bad.csv", "path,labels\na.jpg,x\n\"b.jpg,y\n", "bad.csv line 3: quoted field is never closed");
-        assertError("bad.csv", "file,labels\na.jpg,x\n", "bad.csv line 1: no 'path' column (columns: file, labels)");
+        assertError("bad.csv", "file,labels\na.jpg,x\n", "bad.csv line 1: no 'path' column (columns: file, labels); "
+                + "name the column holding the image paths with --path-column");
         assertError("bad.csv", "path\na.jpg\nb.jpg\na.jpg\n", "bad.csv line 4: 'a.jpg' is already listed on line 2");
         assertError("bad.csv", "path,labels\n,x\n", "bad.csv line 2: empty path");
-        assertError("bad.csv", "path,labels\na\"b.jpg,x\n", "bad.csv line 2: a quote inside an unquoted field");
+        assertError("bad.csv", "path,labels\n\"a.jpg\"x,y\n", "bad.csv line 2: text after a closing quote");
         assertError("bad.jsonl", "{\"path\": \"a.jpg\"}\n{\"path\": \"b.jpg\",\n", "bad.jsonl line 2: not valid JSON");
         assertError("bad.jsonl", "[1, 2]\n", "bad.jsonl line 1: expected a JSON object");
         assertError("bad.jsonl", "{\"path\": 3}\n", "bad.jsonl line 1: 'path' must be a string");
