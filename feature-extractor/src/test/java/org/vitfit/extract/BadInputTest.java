@@ -17,6 +17,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32;
 import java.util.zip.Deflater;
 
@@ -115,6 +116,63 @@ class BadInputTest {
         assertEquals(0, second.cacheRows());
     }
 
+    @Test
+    void brokenLinksAndLinksToSecretsAreRecordedWithoutQuotingThem() throws IOException {
+        Path in = Files.createDirectories(tmp.resolve("in"));
+        Files.write(in.resolve("good.jpg"), jpeg);
+        Files.createSymbolicLink(in.resolve("gone.jpg"), tmp.resolve("deleted-long-ago.jpg"));
+        // Named like images, pointing at what a careless (or hostile) link could reach: a key file, a binary.
+        Path key = Files.writeString(tmp.resolve("id_secret"), "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN\n");
+        Files.createSymbolicLink(in.resolve("key.jpg"), key);
+        Path binary = Files.write(tmp.resolve("blob"), new byte[] {0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 'h', 'u', 'n', 't',
+                'e', 'r', '2', 0});
+        Files.createSymbolicLink(in.resolve("blob.png"), binary);
+        Path cache = tmp.resolve("cache");
+        ExtractSummary s = Extractor.run(ExtractOptions.builder(model, in, cache).build(), ExtractListener.NONE);
+        assertEquals(1, s.embedded());
+        assertEquals(3, s.failed());
+        assertEquals(Map.of("gone.jpg", "broken_link", "key.jpg", "not_an_image", "blob.png", "not_an_image"),
+                errors(cache));
+        String log = Files.readString(cache.resolve(EmbeddingCache.ERRORS_FILE));
+        assertTrue(log.contains("gone.jpg is a symbolic link to " + tmp.resolve("deleted-long-ago.jpg")
+                + ", which does not exist; fix or remove the link"), log);
+        assertTrue(log.contains("it holds text") && log.contains("it starts with the bytes 7f 45 4c 46"), log);
+        for (String secret : List.of("BEGIN", "PRIVATE", "MIIE", "hunter2", "hunter")) {
+            assertTrue(!log.contains(secret), "errors.jsonl quotes the file: " + log);
+        }
+    }
+
+    /**
+     * A valid image that does not fit the heap is out_of_memory with advice, not "corrupt": in a child JVM with a
+     * 128 MB heap, a 12000x12000 PNG is refused from its header (it needs at least 411 MiB), and a 16-bit 5500x5500
+     * one passes that check (3 bytes a pixel: 87 MiB) but makes the decoder run out (6 bytes a pixel); the small
+     * JPEG beside them is embedded all the same.
+     */
+    @Test
+    void imagesTooLargeForTheHeapAreOutOfMemoryNotCorrupt() throws Exception {
+        Path in = Files.createDirectories(tmp.resolve("in"));
+        Files.write(in.resolve("good.jpg"), jpeg);
+        Files.write(in.resolve("huge.png"), pngClaiming(12_000, 12_000));
+        Files.write(in.resolve("large.png"), pngClaiming(5_500, 5_500, 16));
+        Path cache = tmp.resolve("cache");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx128m", "-cp", System.getProperty("java.class.path"),
+                CrashChild.class.getName(), model.toString(), in.toString(), cache.toString(), "0");
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), out);
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.contains("done 1 1"), out);
+        assertEquals(Map.of("huge.png", "out_of_memory", "large.png", "out_of_memory"), errors(cache));
+        String log = Files.readString(cache.resolve(EmbeddingCache.ERRORS_FILE));
+        assertTrue(log.contains("12000x12000 = 144000000 pixels need at least 411 MiB to decode (Java may use at "
+                + "most 128 MiB); the image itself is probably fine: give Java more memory"), log);
+        assertTrue(log.contains("large.png: OUT_OF_MEMORY: decoding it ran out of memory (Java may use at most 128 "
+                + "MiB)"), log);
+        assertTrue(log.contains("VITFIT_JAVA_OPTS=-Xmx16g"), log);
+    }
+
     private static Map<String, String> errors(Path cache) throws IOException {
         ObjectMapper json = new ObjectMapper();
         Map<String, String> out = new TreeMap<>();
@@ -136,9 +194,13 @@ class BadInputTest {
 
     /** A well-formed PNG whose header claims {@code width x height} RGB pixels, with one tiny IDAT. */
     static byte[] pngClaiming(int width, int height) throws IOException {
+        return pngClaiming(width, height, 8);
+    }
+
+    static byte[] pngClaiming(int width, int height, int bitDepth) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
-        chunk(out, "IHDR", ByteBuffer.allocate(13).putInt(width).putInt(height).put((byte) 8).put((byte) 2)
+        chunk(out, "IHDR", ByteBuffer.allocate(13).putInt(width).putInt(height).put((byte) bitDepth).put((byte) 2)
                 .put((byte) 0).put((byte) 0).put((byte) 0).array());
         Deflater d = new Deflater();
         d.setInput(new byte[1024]);

@@ -208,6 +208,35 @@ class IncrementalTest {
         assertTrue(swapped.getMessage().contains("the model was changed after conversion"), swapped.getMessage());
     }
 
+    /**
+     * The model file is hashed once, not on every run: its sha256 is remembered with its size and modification time
+     * and trusted while they are unchanged (as git trusts its index). Shown by planting a wrong remembered hash: it is
+     * believed until the file's time changes, then the file is hashed again.
+     */
+    @Test
+    void theModelIsHashedOnlyWhenItsFileChanged() throws IOException {
+        Path copy = copyModel(tmp.resolve("memo"));
+        ExtractOptions options = ExtractOptions.builder(copy, tmp, tmp.resolve("unused")).build();
+        Extractor.load(options).close();
+        Path stamp = copy.resolve(".ort-cache/model.onnx.source.properties");
+        java.util.Properties p = new java.util.Properties();
+        try (var in = Files.newInputStream(stamp)) {
+            p.load(in);
+        }
+        assertEquals(ModelDescriptor.read(copy).onnxSha256(), p.getProperty("sha256"));
+        p.setProperty("sha256", "0".repeat(64));
+        try (var out = Files.newOutputStream(stamp)) {
+            p.store(out, null);
+        }
+        IOException e = assertThrows(IOException.class, () -> Extractor.load(options));
+        assertTrue(e.getMessage().contains("has sha256 " + "0".repeat(64)), "the remembered hash was used: "
+                + e.getMessage());
+        Path onnx = copy.resolve(ModelDescriptor.ONNX_FILE_NAME);
+        Files.setLastModifiedTime(onnx, java.nio.file.attribute.FileTime.fromMillis(
+                Files.getLastModifiedTime(onnx).toMillis() + 1000));
+        Extractor.load(options).close();
+    }
+
     private static Path copyModel(Path to) throws IOException {
         Files.createDirectories(to);
         for (String f : List.of(ModelDescriptor.FILE_NAME, ModelDescriptor.ONNX_FILE_NAME)) {

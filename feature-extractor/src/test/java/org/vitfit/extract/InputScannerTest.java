@@ -140,6 +140,121 @@ class InputScannerTest {
         assertTrue(e.getMessage().contains("latin1.csv line 3: not UTF-8"), e.getMessage());
     }
 
+    private InputSet scan(String name, String content, ManifestFormat format) throws IOException {
+        Path m = tmp.resolve(name);
+        Files.writeString(m, content);
+        return InputScanner.scan(m, List.of(), List.of(), format);
+    }
+
+    private void assertError(String name, String content, ManifestFormat format, String expected) throws IOException {
+        Path m = tmp.resolve(name);
+        Files.writeString(m, content);
+        InputException e = assertThrows(InputException.class, () -> InputScanner.scan(m, List.of(), List.of(), format));
+        assertEquals(expected, e.getMessage());
+    }
+
+    @Test
+    void manifestColumnsCanBeNamedAndLabelsSeparatedOtherwise() throws IOException {
+        ManifestFormat f = ManifestFormat.DEFAULT.withPathColumn("File_Name").withLabelsColumn("tags")
+                .withSplitColumn("subset").withLabelSeparator(";");
+        InputSet s = scan("custom.csv", "id,file_name,tags,subset\n7,a.jpg,cat; dog;cat,train\n8,b.jpg,,test\n", f);
+        assertEquals(List.of("a.jpg", "b.jpg"), paths(s));
+        assertEquals(List.of("cat", "dog"), s.items().get(0).labels());
+        assertEquals("train", s.items().get(0).split());
+        assertEquals(List.of(), s.items().get(1).labels());
+        assertEquals("test", s.items().get(1).split());
+
+        // The same names in a JSONL manifest; a separator given explicitly splits JSONL strings too.
+        InputSet j = scan("custom.jsonl", "{\"file_name\": \"a.jpg\", \"tags\": \"x;y\", \"subset\": \"val\"}\n", f);
+        assertEquals(List.of("x", "y"), j.items().get(0).labels());
+        assertEquals("val", j.items().get(0).split());
+
+        assertError("custom.csv", "path,labels\na.jpg,x\n", f, "custom.csv line 1: no column 'File_Name' "
+                + "(--path-column); the columns are: path, labels");
+        assertError("custom.csv", "file_name,labels\na.jpg,x\n", f, "custom.csv line 1: no column 'tags' "
+                + "(--labels-column); the columns are: file_name, labels");
+        assertError("custom.jsonl", "{\"file_name\": \"a.jpg\", \"subset\": \"val\"}\n", f,
+                "custom.jsonl line 1: no field 'tags' (--labels-column)");
+
+        Path folder = Files.createDirectories(tmp.resolve("folder/cat"));
+        touch("folder/cat/1.jpg");
+        InputException e = assertThrows(InputException.class,
+                () -> InputScanner.scan(folder.getParent(), List.of(), List.of(), f));
+        assertTrue(e.getMessage().contains("describe a CSV or JSONL manifest, but " + folder.getParent()
+                + " is a folder"), e.getMessage());
+        IllegalArgumentException both = assertThrows(IllegalArgumentException.class,
+                () -> f.withLabelColumns(List.of("cat")));
+        assertTrue(both.getMessage().contains("not both"), both.getMessage());
+    }
+
+    /** pandas writes a list column as ['cat', 'dog']; JSON tools as ["cat","dog"]. Never one label named so. */
+    @Test
+    void labelCellsThatLookLikeListsAreReadAsListsOrRefused() throws IOException {
+        InputSet s = scan("lists.csv", "path,labels\n"
+                + "a.jpg,\"['cat', 'dog']\"\n"
+                + "b.jpg,\"[\"\"cat\"\",\"\"bird\"\"]\"\n"
+                + "c.jpg,\"[\"\"dog's toy\"\", 'say \\'hi\\'' ,]\"\n"
+                + "d.jpg,[]\n"
+                + "e.jpg,\"  [ 'x' ]  \"\n", ManifestFormat.DEFAULT);
+        assertEquals(List.of(List.of("cat", "dog"), List.of("cat", "bird"), List.of("dog's toy", "say 'hi'"),
+                List.of(), List.of("x")), s.items().stream().map(InputItem::labels).toList());
+
+        InputSet j = scan("lists.jsonl", "{\"path\": \"a.jpg\", \"labels\": \"['cat', 'dog']\"}\n",
+                ManifestFormat.DEFAULT);
+        assertEquals(List.of("cat", "dog"), j.items().get(0).labels());
+
+        assertError("bad-list.csv", "path,labels\na.jpg,ok\nb.jpg,\"[cat, dog]\"\n", ManifestFormat.DEFAULT,
+                "bad-list.csv line 3: the labels cell [cat, dog] looks like a list but cannot be read (element "
+                        + "starting with 'c' at character 2 is not a quoted string); write a list of quoted strings "
+                        + "(['cat', 'dog'] or [\"cat\", \"dog\"]) or labels separated by --label-separator (cat|dog)");
+        assertError("bad-list.csv", "path,labels\nb.jpg,\"['cat', 'dog'\"\n", ManifestFormat.DEFAULT,
+                "bad-list.csv line 2: the labels cell ['cat', 'dog' looks like a list but cannot be read (the list "
+                        + "is never closed); write a list of quoted strings (['cat', 'dog'] or [\"cat\", \"dog\"]) "
+                        + "or labels separated by --label-separator (cat|dog)");
+        InputException nested = assertThrows(InputException.class, () -> scan("nested.csv",
+                "path,labels\na.jpg,\"[[\"\"cat\"\"]]\"\n", ManifestFormat.DEFAULT));
+        assertTrue(nested.getMessage().contains("(it holds [\"cat\"], not a string)"), nested.getMessage());
+    }
+
+    @Test
+    void oneHotLabelColumnsByNameOrPrefix() throws IOException {
+        ManifestFormat byName = ManifestFormat.DEFAULT.withLabelColumns(List.of("cat", "dog", "bird"));
+        InputSet s = scan("onehot.csv", "path,cat,dog,bird,split\n"
+                + "a.jpg,1,0,1,train\n"
+                + "b.jpg,0,0,0,val\n"
+                + "c.jpg,true,yes,,train\n", byName);
+        assertEquals(List.of(List.of("cat", "bird"), List.of(), List.of("cat", "dog")),
+                s.items().stream().map(InputItem::labels).toList());
+        assertEquals("val", s.items().get(1).split());
+
+        ManifestFormat byPrefix = ManifestFormat.DEFAULT.withLabelColumns(List.of("attr_*"));
+        InputSet p = scan("attrs.csv", "path,attr_smiling,attr_glasses,age\na.jpg,0,1,31\nb.jpg,1,1,22\n", byPrefix);
+        assertEquals(List.of(List.of("glasses"), List.of("smiling", "glasses")),
+                p.items().stream().map(InputItem::labels).toList());
+        InputSet j = scan("attrs.jsonl", "{\"path\": \"a.jpg\", \"attr_smiling\": 1, \"attr_glasses\": false}\n",
+                byPrefix);
+        assertEquals(List.of("smiling"), j.items().get(0).labels());
+
+        assertError("onehot.csv", "path,cat,dog,bird\na.jpg,1,0,maybe\n", byName, "onehot.csv line 2: one-hot label "
+                + "column 'bird' holds 'maybe'; such a column holds 1 or 0 (also true/false, yes/no; empty means 0)");
+        assertError("onehot.csv", "path,cat,dog\na.jpg,1,0\n", byName, "onehot.csv line 1: no column 'bird' "
+                + "(--label-columns); the columns are: path, cat, dog");
+        assertError("attrs.csv", "path,age\na.jpg,3\n", byPrefix, "attrs.csv line 1: no column starting with "
+                + "'attr_' (--label-columns); the columns are: path, age");
+    }
+
+    @Test
+    void csvQuotingFollowsRfc4180() throws IOException {
+        // A multi-line quoted field, doubled quotes, CRLF; the error of a later record names its own line.
+        InputSet s = scan("q.csv", "path,labels\r\n\"a\r\nb.jpg\",\"x \"\"y\"\"\"\r\nc.jpg,z\r\n",
+                ManifestFormat.DEFAULT);
+        assertEquals(List.of("a\r\nb.jpg", "c.jpg"), paths(s));
+        assertEquals(List.of("x \"y\""), s.items().get(0).labels());
+        assertEquals("q.csv line 4", s.items().get(1).origin());
+        assertError("q.csv", "path,labels\n\"a\nb.jpg\",x\nc.jpg\n", ManifestFormat.DEFAULT,
+                "q.csv line 4: 1 fields, the header has 2 (quote fields that contain commas)");
+    }
+
     @Test
     void missingOrUnusableInputIsNamed() throws IOException {
         Path missing = tmp.resolve("nope");
