@@ -573,7 +573,8 @@ public final class CacheWriter implements AutoCloseable {
         try {
             compactInto(epoch + 1);
         } catch (IOException e) {
-            // The old epoch stays in force; the next writer deletes the new epoch's files.
+            // Until the new header is written the old epoch stays in force; the next writer deletes the other
+            // epoch's files.
             throw Durable.withPath(e, dir.resolve(CacheFiles.vectorsName(epoch + 1)));
         }
     }

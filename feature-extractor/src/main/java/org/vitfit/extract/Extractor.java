@@ -122,7 +122,8 @@ public final class Extractor implements AutoCloseable {
         long cacheRows;
         Path errorsFile;
         List<String> recovery;
-        try (CacheWriter writer = CacheWriter.open(output, identity(model, options), inputsOf(options.modelDir(), input));
+        try (CacheWriter writer = CacheWriter.open(output, identity(model, options),
+                inputsOf(options.modelDir(), input));
              ErrorLog errors = ErrorLog.begin(writer.directory())) {
             recovery = writer.recoveryNotes();
             if (!recovery.isEmpty()) {
