@@ -30,6 +30,11 @@ public enum OutputKind {
         return description;
     }
 
+    /** "an embedding cache", "a head": for messages. */
+    public String withArticle() {
+        return ("aeiou".indexOf(description.charAt(0)) >= 0 ? "an " : "a ") + description;
+    }
+
     /** The id written in markers: {@code embedding-cache} style, stable across versions. */
     public String id() {
         return name().toLowerCase(Locale.ROOT).replace('_', '-');

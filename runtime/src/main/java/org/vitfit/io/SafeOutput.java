@@ -68,7 +68,7 @@ public final class SafeOutput {
         }
         if (!Files.isDirectory(abs)) {
             throw new OutputRefusedException(abs + " exists and is a file, not a directory; choose another output "
-                    + "(vitfit writes a " + kind.description() + " as a directory)");
+                    + "(vitfit writes " + kind.withArticle() + " as a directory)");
         }
         if (isEmptyDirectory(abs)) {
             return;
@@ -78,8 +78,8 @@ public final class SafeOutput {
             throw notOurs(abs, kind);
         }
         if (marker.get().kind() != kind) {
-            throw new OutputRefusedException(abs + " is a vitfit " + marker.get().kind().description() + ", not a "
-                    + kind.description() + "; refusing to replace it. Choose another output.");
+            throw new OutputRefusedException(abs + " is a vitfit " + marker.get().kind().description() + ", not "
+                    + kind.withArticle() + "; refusing to replace it. Choose another output.");
         }
         if (!overwrite) {
             throw new OutputRefusedException(abs + " already exists (a vitfit " + kind.description() + " written "
@@ -153,13 +153,13 @@ public final class SafeOutput {
         }
         if (!Files.isDirectory(abs)) {
             throw new OutputRefusedException(abs + " exists and is a file, not a directory; choose another output "
-                    + "(vitfit keeps a " + kind.description() + " in a directory)");
+                    + "(vitfit keeps " + kind.withArticle() + " in a directory)");
         }
         Optional<OutputMarker> marker = OutputMarker.read(abs);
         if (marker.isPresent()) {
             if (marker.get().kind() != kind) {
                 throw new OutputRefusedException(abs + " is a vitfit " + marker.get().kind().description()
-                        + ", not a " + kind.description() + "; choose another output");
+                        + ", not " + kind.withArticle() + "; choose another output");
             }
             return;
         }
@@ -215,7 +215,7 @@ public final class SafeOutput {
             return;
         }
         if (Files.isDirectory(abs)) {
-            throw new OutputRefusedException(abs + " is a directory; vitfit writes a " + kind.description()
+            throw new OutputRefusedException(abs + " is a directory; vitfit writes " + kind.withArticle()
                     + " as a single file: name a file inside it, or another path");
         }
         if (!Files.isRegularFile(abs)) {
@@ -231,7 +231,7 @@ public final class SafeOutput {
             isOurs = false;
         }
         if (!isOurs) {
-            throw new OutputRefusedException(abs + " already exists and is not a " + kind.description()
+            throw new OutputRefusedException(abs + " already exists and is not " + kind.withArticle()
                     + " written by vitfit; refusing to replace it. Choose another output, or remove the file "
                     + "yourself if you no longer need it.");
         }
@@ -281,8 +281,8 @@ public final class SafeOutput {
     }
 
     private static OutputRefusedException notOurs(Path abs, OutputKind kind) {
-        return new OutputRefusedException(abs + " already exists and was not written by vitfit as a "
-                + kind.description() + " (it holds " + listing(abs) + "); refusing to replace or write into it. "
+        return new OutputRefusedException(abs + " already exists and was not written by vitfit as "
+                + kind.withArticle() + " (it holds " + listing(abs) + "); refusing to replace or write into it. "
                 + "Choose a new output directory, or remove this one yourself if you no longer need it.");
     }
 
