@@ -93,7 +93,7 @@ public final class Charts {
         if (!curve.validationLoss().isEmpty()) {
             losses.addSeries(series("validation loss", curve.validationLoss()));
         }
-        NumberAxis epochAxis = new NumberAxis("epoch");
+        NumberAxis epochAxis = new NumberAxis(curve.unit());
         epochAxis.setStandardTickUnits(NumberAxis.createIntegerTickUnits());
         CombinedDomainXYPlot combined = new CombinedDomainXYPlot(epochAxis);
         NumberAxis lossAxis = new NumberAxis("loss");
@@ -112,7 +112,7 @@ public final class Charts {
         ValueMarker best = new ValueMarker(curve.bestEpoch());
         best.setPaint(Color.GRAY);
         best.setStroke(new BasicStroke(1f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 1f, new float[] {4f, 4f}, 0f));
-        best.setLabel("kept epoch " + curve.bestEpoch());
+        best.setLabel("kept " + curve.unit() + " " + curve.bestEpoch());
         best.setLabelFont(new Font(Font.SANS_SERIF, Font.PLAIN, 10));
         for (Object p : combined.getSubplots()) {
             ((XYPlot) p).addDomainMarker(best);

@@ -1,9 +1,17 @@
 package org.vitfit.eval;
 
-import org.vitfit.heads.AtomicDirectory;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.vitfit.heads.EmbeddingSet;
 import org.vitfit.heads.Head;
+import org.vitfit.heads.HeadTask;
+import org.vitfit.io.OutputKind;
+import org.vitfit.io.OutputRefusedException;
+import org.vitfit.io.SafeOutput;
+import org.vitfit.runtime.Finite;
 
+import java.io.BufferedReader;
+import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -73,10 +81,13 @@ public final class EvaluationOutput {
         }
     }
 
-    /** Writes {@code metrics.json}, {@code report.txt} and (multi-class) the confusion heatmap into {@code dir}. */
-    public static void write(Path dir, boolean overwrite, Path headDir, EmbeddingSet set, EvaluationReport report)
-            throws IOException {
-        AtomicDirectory.write(dir, overwrite, tmp -> {
+    /**
+     * Writes {@code metrics.json}, {@code report.txt} and (multi-class) the confusion heatmap into {@code dir}
+     * through {@link SafeOutput} (kind {@link OutputKind#REPORT}: only an earlier evaluation is ever replaced).
+     */
+    public static void write(Path dir, boolean overwrite, List<SafeOutput.Input> inputs, Path headDir,
+                             EmbeddingSet set, EvaluationReport report) throws IOException {
+        SafeOutput.writeDirectory(dir, OutputKind.REPORT, overwrite, inputs, tmp -> {
             Map<String, Object> context = new LinkedHashMap<>();
             context.put("head", headDir.toAbsolutePath().toString());
             context.put("embeddings", set.source());
@@ -88,6 +99,120 @@ public final class EvaluationOutput {
             if (report instanceof ClassificationReport c) {
                 Charts.confusionMatrix(c, tmp.resolve(CONFUSION_PNG));
             }
+            return null;
         });
+    }
+
+    /** The first columns of a scores CSV; also how an earlier one is recognised before it is replaced. */
+    static final String CSV_HEADER = "path,true_labels,predicted";
+    private static final String JSONL_FIELDS = "{\"path\":";
+
+    /** Refuses a scores path whose format cannot be told from its name, before any work is done. */
+    public static void checkScoresFile(Path file, boolean overwrite, List<SafeOutput.Input> inputs)
+            throws IOException {
+        scoresFormat(file);
+        SafeOutput.checkFile(file, OutputKind.SCORES, EvaluationOutput::isScoresFile, overwrite, inputs);
+    }
+
+    /**
+     * Writes one line per row: its image path, true labels, the head's decision and every label's score (in the
+     * head's label order), as CSV ({@code .csv}: {@code path,true_labels,predicted,<label>...}, label lists joined
+     * with {@code |}) or JSON Lines ({@code .jsonl}: {@code {"path", "true_labels", "predicted", "scores": {label:
+     * score}}}).
+     */
+    public static void writeScores(Path file, boolean overwrite, List<SafeOutput.Input> inputs, Head head,
+                                   EmbeddingSet set, int[] rows, float[] scores) throws IOException {
+        boolean csv = scoresFormat(file);
+        Finite.require(scores, "the head's scores", "the head or the embeddings are damaged; retrain the head");
+        List<String> labels = head.labels();
+        int k = labels.size();
+        SafeOutput.writeFile(file, OutputKind.SCORES, EvaluationOutput::isScoresFile, overwrite, inputs, tmp -> {
+            try (BufferedWriter w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
+                if (csv) {
+                    StringBuilder header = new StringBuilder(CSV_HEADER);
+                    for (String l : labels) {
+                        header.append(',').append(csvField(l));
+                    }
+                    w.write(header.append('\n').toString());
+                }
+                for (int i = 0; i < rows.length; i++) {
+                    int r = rows[i];
+                    List<String> predicted = predicted(head, scores, i * k);
+                    if (csv) {
+                        StringBuilder line = new StringBuilder();
+                        line.append(csvField(set.path(r))).append(',').append(csvField(String.join("|", set.labels(r))))
+                                .append(',').append(csvField(String.join("|", predicted)));
+                        for (int j = 0; j < k; j++) {
+                            line.append(',').append(scores[i * k + j]);
+                        }
+                        w.write(line.append('\n').toString());
+                    } else {
+                        ObjectNode o = MetricsFile.JSON.createObjectNode();
+                        o.put("path", set.path(r));
+                        ArrayNode truth = o.putArray("true_labels");
+                        set.labels(r).forEach(truth::add);
+                        ArrayNode p = o.putArray("predicted");
+                        predicted.forEach(p::add);
+                        ObjectNode s = o.putObject("scores");
+                        for (int j = 0; j < k; j++) {
+                            s.put(labels.get(j), scores[i * k + j]);
+                        }
+                        w.write(MetricsFile.JSON.writer().without(
+                                com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(o));
+                        w.write('\n');
+                    }
+                }
+            }
+            return null;
+        });
+    }
+
+    private static List<String> predicted(Head head, float[] scores, int offset) {
+        List<String> labels = head.labels();
+        List<String> out = new ArrayList<>();
+        if (head.task() == HeadTask.MULTICLASS) {
+            int best = 0;
+            for (int j = 1; j < labels.size(); j++) {
+                if (scores[offset + j] > scores[offset + best]) {
+                    best = j;
+                }
+            }
+            out.add(labels.get(best));
+        } else {
+            float[] t = head.thresholds().values();
+            for (int j = 0; j < labels.size(); j++) {
+                if (scores[offset + j] > t[j]) {
+                    out.add(labels.get(j));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** True for CSV, false for JSON Lines. */
+    private static boolean scoresFormat(Path file) throws OutputRefusedException {
+        String name = file.getFileName() == null ? "" : file.getFileName().toString().toLowerCase(Locale.ROOT);
+        if (name.endsWith(".csv")) {
+            return true;
+        }
+        if (name.endsWith(".jsonl") || name.endsWith(".ndjson")) {
+            return false;
+        }
+        throw new OutputRefusedException("--scores " + file + ": name the file .csv (comma-separated) or .jsonl "
+                + "(JSON Lines) so the format is clear");
+    }
+
+    private static boolean isScoresFile(Path existing) throws IOException {
+        try (BufferedReader r = Files.newBufferedReader(existing, StandardCharsets.UTF_8)) {
+            String first = r.readLine();
+            return first != null && (first.startsWith(CSV_HEADER + ",") || first.startsWith(JSONL_FIELDS));
+        }
+    }
+
+    private static String csvField(String s) {
+        if (s.indexOf(',') < 0 && s.indexOf('"') < 0 && s.indexOf('\n') < 0 && s.indexOf('\r') < 0) {
+            return s;
+        }
+        return '"' + s.replace("\"", "\"\"") + '"';
     }
 }

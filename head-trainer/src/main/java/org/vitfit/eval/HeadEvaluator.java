@@ -36,6 +36,28 @@ public final class HeadEvaluator {
 
     /** Evaluates {@code head} on {@code rows} of {@code set}, labelling the report with {@code split}. */
     public static EvaluationReport evaluate(Head head, EmbeddingSet set, int[] rows, String split) {
+        checkRows(head, set, rows, split);
+        return evaluateScores(head, set, rows, head.scores(set, rows), split);
+    }
+
+    /**
+     * Evaluates scores already computed for {@code rows} ({@code [rows.length][labels]} in the head's label order),
+     * for example out-of-fold scores of a cross-validation, with the head's decision rule.
+     */
+    public static EvaluationReport evaluateScores(Head head, EmbeddingSet set, int[] rows, float[] scores,
+                                                  String split) {
+        checkRows(head, set, rows, split);
+        if (scores.length != rows.length * head.labels().size()) {
+            throw new IllegalArgumentException(scores.length + " scores for " + rows.length + " rows of "
+                    + head.labels().size() + " labels");
+        }
+        return head.task() == HeadTask.MULTICLASS
+                ? classification(head, set, rows, scores, split)
+                : multiLabel(head, set, rows, scores, split);
+    }
+
+    /** Refuses rows a head cannot be evaluated on: none, unlabelled (multi-class) or with labels it does not know. */
+    public static void checkRows(Head head, EmbeddingSet set, int[] rows, String split) {
         if (rows.length == 0) {
             throw new IllegalArgumentException("the " + split + " split of " + set.source() + " has no rows to evaluate");
         }
@@ -54,10 +76,6 @@ public final class HeadEvaluator {
                 }
             }
         }
-        float[] scores = head.scores(set, rows);
-        return head.task() == HeadTask.MULTICLASS
-                ? classification(head, set, rows, scores, split)
-                : multiLabel(head, set, rows, scores, split);
     }
 
     private static ClassificationReport classification(Head head, EmbeddingSet set, int[] rows, float[] scores,
@@ -126,13 +144,33 @@ public final class HeadEvaluator {
         MultiLabelEvaluation eval = new MultiLabelEvaluator().evaluate(model, predictions,
                 new SimpleDataSourceProvenance(set.source() + " [" + split + "]", new MultiLabelFactory()));
         ConfusionMatrix<MultiLabel> cm = eval.getConfusionMatrix();
-        List<ClassStats> perLabel = new ArrayList<>();
-        for (String name : labels) {
+        List<LabelStats> perLabel = new ArrayList<>();
+        double aucSum = 0;
+        int aucCount = 0;
+        double apSum = 0;
+        int apCount = 0;
+        for (int j = 0; j < k; j++) {
+            String name = labels.get(j);
             MultiLabel l = new MultiLabel(name);
-            perLabel.add(new ClassStats(name, eval.precision(l), eval.recall(l), eval.f1(l), Math.round(cm.support(l))));
+            float[] column = AveragePrecision.column(scores, k, j);
+            boolean[] truth = AveragePrecision.column(truthMatrix, k, j);
+            double auc = RocAuc.binary(column, truth);
+            double ap = AveragePrecision.binary(column, truth);
+            if (!Double.isNaN(auc)) {
+                aucSum += auc;
+                aucCount++;
+            }
+            if (!Double.isNaN(ap)) {
+                apSum += ap;
+                apCount++;
+            }
+            perLabel.add(new LabelStats(name, thresholds[j], eval.precision(l), eval.recall(l), eval.f1(l),
+                    Math.round(cm.support(l)), Double.isNaN(auc) ? null : auc, Double.isNaN(ap) ? null : ap));
         }
+        double microAuc = RocAuc.micro(scores, truthMatrix);
         return new MultiLabelReport(split, rows.length, eval.microAveragedF1(), eval.macroAveragedF1(),
-                eval.microAveragedPrecision(), eval.microAveragedRecall(), eval.jaccardScore(),
-                RocAuc.micro(scores, truthMatrix), head.thresholds().mode().jsonName(), perLabel);
+                eval.microAveragedPrecision(), eval.microAveragedRecall(), eval.jaccardScore(), Double.isNaN(microAuc) ? null : microAuc,
+                aucCount == 0 ? null : aucSum / aucCount, apCount == 0 ? null : apSum / apCount, k - apCount,
+                head.thresholds().mode().jsonName(), perLabel);
     }
 }

@@ -15,6 +15,8 @@ import org.tribuo.multilabel.MultiLabel;
 import org.tribuo.multilabel.MultiLabelFactory;
 import org.tribuo.util.onnx.ONNXContext;
 import org.tribuo.util.onnx.ONNXPlaceholder;
+import org.vitfit.io.OutputKind;
+import org.vitfit.io.SafeOutput;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -208,9 +210,15 @@ public final class Head {
         return ONNXExportable.buildModel(onnx, "org.vitfit.heads", 1, model);
     }
 
-    /** Saves into {@code dir}, which must not exist or be empty; all files appear at once or not at all. */
+    /**
+     * Saves into {@code dir}, which must not exist or be empty; all files appear at once or not at all
+     * ({@link SafeOutput}, kind {@link OutputKind#HEAD}).
+     */
     public void save(Path dir) throws IOException {
-        AtomicDirectory.write(dir, false, this::writeFiles);
+        SafeOutput.writeDirectory(dir, OutputKind.HEAD, false, List.of(), tmp -> {
+            writeFiles(tmp);
+            return null;
+        });
     }
 
     /** Writes {@code head.json}, {@code model.tribuo} and {@code head.onnx} into an existing directory. */

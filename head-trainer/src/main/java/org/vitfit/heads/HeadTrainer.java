@@ -9,6 +9,7 @@ import org.tribuo.Trainer;
 import org.tribuo.classification.Label;
 import org.tribuo.classification.LabelFactory;
 import org.tribuo.classification.sgd.objectives.LogMulticlass;
+import org.tribuo.common.sgd.AbstractLinearSGDModel;
 import org.tribuo.common.sgd.AbstractSGDTrainer;
 import org.tribuo.impl.ArrayExample;
 import org.tribuo.math.StochasticGradientOptimiser;
@@ -21,11 +22,14 @@ import org.tribuo.provenance.SimpleDataSourceProvenance;
 import org.vitfit.cache.EmbeddingCache;
 import org.vitfit.eval.EvaluationReport;
 import org.vitfit.eval.HeadEvaluator;
+import org.vitfit.runtime.Finite;
 
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -33,6 +37,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.function.Function;
 import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
@@ -42,8 +47,10 @@ import java.util.regex.Pattern;
 
 /**
  * Trains a head on cached embeddings: checks the labels, splits the rows, fits the normalisation on the training
- * split, trains a Tribuo linear SGD model or the MLP, tunes multi-label thresholds on the validation split and
- * evaluates on validation and test. Configure with {@link #builder()}.
+ * split, fits the model (L2-regularised logistic regression by L-BFGS, Tribuo's linear SGD, or the MLP), chooses its
+ * hyper-parameter and the multi-label thresholds on the validation split or, when there is none, by k-fold
+ * cross-validation on the training rows, and evaluates on validation, cross-validation and test. Configure with
+ * {@link #builder()}.
  */
 public final class HeadTrainer {
 
@@ -58,22 +65,43 @@ public final class HeadTrainer {
         BALANCED
     }
 
-    /** Tribuo optimiser for the linear head. */
+    /** How a linear head is fitted. */
+    public enum LinearSolver {
+        /** L2-regularised logistic regression minimised by L-BFGS, C chosen by validation (the default). */
+        LBFGS,
+        /** Tribuo's {@code LinearSGDTrainer} (no regularisation; epochs, learning rate, batch size, optimiser). */
+        SGD
+    }
+
+    /** Tribuo optimiser for the SGD linear head. */
     public enum LinearOptimiser {
         ADAM,
         ADAGRAD
     }
 
     /**
-     * Fewest optimiser steps a linear head takes when no epoch count was given. Adam at lr 1e-3 moves each weight by
-     * about 1e-3 per step, so 20 epochs of batch 1 over a few hundred rows stop far from convergence: on 185 pet
-     * embeddings (37 classes) the top class averaged 9% probability and accuracy was 0.82, against 49% and 0.86
-     * with this floor (217 epochs). Sets of 2,000 or more training rows (CIFAR-10: 40,000) keep the 20 epochs.
+     * The C values tried by default, strongest regularisation first: half-decades from 1e-4 to 100 (scikit-learn's
+     * {@code LogisticRegressionCV} tries ten values over 1e-4..1e4; a standardised embedding never needs C > 100).
+     */
+    public static final List<Double> DEFAULT_C_GRID = List.of(1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0,
+            3.0, 10.0, 30.0, 100.0);
+    /** Folds of the cross-validation used when there is no validation split. */
+    public static final int DEFAULT_FOLDS = 5;
+
+    /**
+     * Fewest optimiser steps an SGD linear head takes when no epoch count was given. Adam at lr 1e-3 moves each
+     * weight by about 1e-3 per step, so 20 epochs of batch 1 over a few hundred rows stop far from convergence: on
+     * 185 pet embeddings (37 classes) the top class averaged 9% probability and accuracy was 0.82, against 49% and
+     * 0.86 with this floor (217 epochs). Sets of 2,000 or more training rows (CIFAR-10: 40,000) keep the 20 epochs.
      */
     static final int LINEAR_MIN_STEPS = 40_000;
 
+    /** The validation loss must rise this many grid steps in a row before the C path stops. */
+    private static final int PATH_PATIENCE = 2;
+
     private final HeadKind kind;
     private final boolean multiLabel;
+    private final LinearSolver solver;
     private final int epochs;
     private final boolean epochsGiven;
     private final double learningRate;
@@ -85,16 +113,54 @@ public final class HeadTrainer {
     private final double trainFraction;
     private final double validationFraction;
     private final double testFraction;
+    private final boolean fractionsGiven;
     private final Thresholds.Mode thresholdMode;
     private final LinearOptimiser linearOptimiser;
+    private final List<Double> cGrid;
+    private final boolean cGiven;
+    private final int folds;
     private final MLPOptions mlp;
 
     private HeadTrainer(Builder b) {
         this.kind = b.kind;
         this.multiLabel = b.multiLabel;
+        this.solver = b.solver;
+        boolean sgd = b.kind == HeadKind.MLP || b.solver == LinearSolver.SGD;
+        if (b.kind == HeadKind.LINEAR && b.solver == LinearSolver.LBFGS) {
+            List<String> sgdOnly = new ArrayList<>();
+            if (b.epochs != null) {
+                sgdOnly.add("epochs (--epochs)");
+            }
+            if (b.learningRate != null) {
+                sgdOnly.add("learning rate (--lr)");
+            }
+            if (b.minibatchSize != null) {
+                sgdOnly.add("batch size (--batch-size)");
+            }
+            if (b.optimiserGiven) {
+                sgdOnly.add("optimiser (--optimiser)");
+            }
+            if (!sgdOnly.isEmpty()) {
+                throw new IllegalArgumentException(String.join(", ", sgdOnly) + (sgdOnly.size() == 1 ? " sets" : " set")
+                        + " stochastic gradient descent, but the linear head is fitted by L-BFGS, which has none; "
+                        + "leave it out, or choose the SGD solver (--solver sgd)");
+            }
+        }
+        if (b.cGrid != null && !(b.kind == HeadKind.LINEAR && b.solver == LinearSolver.LBFGS)) {
+            throw new IllegalArgumentException("C (--C) is the regularisation of the L-BFGS linear head; "
+                    + (b.kind == HeadKind.MLP ? "the MLP is regularised by weight decay (--weight-decay) and dropout"
+                    : "the SGD solver has no regularisation"));
+        }
+        if (b.kind == HeadKind.LINEAR && !b.mlpOptionsGiven.isEmpty()) {
+            throw new IllegalArgumentException(String.join(", ", b.mlpOptionsGiven)
+                    + " only apply to the MLP head (--head mlp), not to a linear head");
+        }
+        if (b.kind == HeadKind.MLP && b.solver != LinearSolver.LBFGS) {
+            throw new IllegalArgumentException("the solver (--solver) only applies to the linear head");
+        }
         this.epochs = b.epochs != null ? b.epochs : (b.kind == HeadKind.LINEAR ? 20 : 100);
         this.epochsGiven = b.epochs != null;
-        this.learningRate = b.learningRate != null ? b.learningRate : (b.kind == HeadKind.LINEAR ? 1e-3 : 1e-3);
+        this.learningRate = b.learningRate != null ? b.learningRate : 1e-3;
         this.minibatchSize = b.minibatchSize != null ? b.minibatchSize : (b.kind == HeadKind.LINEAR ? 1 : 128);
         this.seed = b.seed;
         this.l2Normalize = b.l2Normalize;
@@ -103,12 +169,30 @@ public final class HeadTrainer {
         this.trainFraction = b.trainFraction;
         this.validationFraction = b.validationFraction;
         this.testFraction = b.testFraction;
+        this.fractionsGiven = b.fractionsGiven;
         this.thresholdMode = b.thresholdMode;
         this.linearOptimiser = b.linearOptimiser;
-        if (epochs < 1 || learningRate <= 0 || !Double.isFinite(learningRate) || minibatchSize < 1) {
-            throw new IllegalArgumentException("epochs and batch size must be >= 1 and the learning rate > 0; got epochs "
-                    + epochs + ", learning rate " + learningRate + ", batch size " + minibatchSize);
+        this.cGrid = b.cGrid != null ? List.copyOf(b.cGrid) : DEFAULT_C_GRID;
+        this.cGiven = b.cGrid != null;
+        this.folds = b.folds;
+        if (sgd && (epochs < 1 || !(learningRate > 0) || !Double.isFinite(learningRate) || minibatchSize < 1)) {
+            throw new IllegalArgumentException("epochs and batch size must be >= 1 and the learning rate a finite "
+                    + "number > 0; got epochs " + epochs + ", learning rate " + learningRate + ", batch size "
+                    + minibatchSize);
         }
+        for (double c : cGrid) {
+            if (!(c > 0) || !Double.isFinite(c)) {
+                throw new IllegalArgumentException("C must be a finite number > 0 (scikit-learn's inverse "
+                        + "regularisation strength, e.g. 0.1); got " + c);
+            }
+        }
+        if (cGrid.isEmpty()) {
+            throw new IllegalArgumentException("give at least one value of C");
+        }
+        if (folds < 2) {
+            throw new IllegalArgumentException("cross-validation needs at least 2 folds, got " + folds);
+        }
+        Splits.checkFractions(trainFraction, validationFraction, testFraction);
         this.mlp = new MLPOptions(b.hiddenSize, b.hiddenLayers, b.activation, b.dropout, learningRate, b.weightDecay,
                 epochs, minibatchSize, b.patience, 0.0, seed);
     }
@@ -122,11 +206,27 @@ public final class HeadTrainer {
         return train(EmbeddingSet.fromCache(cache));
     }
 
-    /** Trains on {@code set}; see the class comment for the steps. */
+    /**
+     * Trains on {@code set}; see the class comment for the steps. What Tribuo logs meanwhile is kept in
+     * {@link TrainingRun#log()}, not printed.
+     */
     public TrainingRun train(EmbeddingSet set) {
+        LibraryLog.Captured<TrainingRun> run = LibraryLog.capture(() -> trainQuietly(set));
+        return run.value().withLog(run.lines());
+    }
+
+    private TrainingRun trainQuietly(EmbeddingSet set) {
         checkLabels(set);
         SplitAssignment split = Splits.assign(set, multiLabel, trainFraction, validationFraction, testFraction, seed);
+        List<String> warnings = new ArrayList<>();
+        if (fractionsGiven && split.origin().equals("split column")) {
+            warnings.add("--fractions was not used: the cache's split column already marks train, val and test rows");
+        }
         List<String> trainLabels = checkSplitLabels(set, split);
+        warnings.addAll(supportWarnings(set, split, trainLabels));
+        if (kind == HeadKind.MLP) {
+            checkMlpFits(set.dimension(), trainLabels.size());
+        }
         Normalization norm = Normalization.fit(set, split.train(), l2Normalize, standardize);
         float[] weights = exampleWeights(set, split.train());
         Map<String, Provenance> runProvenance = new HashMap<>();
@@ -135,58 +235,482 @@ public final class HeadTrainer {
         if (set.modelSha256() != null) {
             runProvenance.put("vitfit-backbone-sha256", new StringProvenance("vitfit-backbone-sha256", set.modelSha256()));
         }
+        boolean noValidation = split.validation().length == 0;
+        boolean tunedThresholds = multiLabel && thresholdMode != Thresholds.Mode.FIXED;
+        // Without validation rows, k-fold cross-validation on the training rows chooses what validation would have
+        // chosen (C, the MLP's epochs, thresholds), and it is the head's check when there are no test rows either.
+        boolean crossValidate = noValidation && (needsSelection() || tunedThresholds || split.test().length == 0);
 
         long start = System.nanoTime();
-        Fitted fitted;
-        if (multiLabel) {
-            // Tribuo's BinaryCrossEntropy sums over labels; scale to the mean per label, as the MLP reports it.
-            fitted = fit(set, split, norm, weights, runProvenance, new MultiLabelFactory(),
-                    l -> new MultiLabel(toLabels(l)), new MLPMultiLabelTrainer(mlp),
-                    (epochsRun, perEpoch) -> new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(
-                            new BinaryCrossEntropy(), linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed),
-                    train -> 1.0 / train.getOutputIDInfo().size());
-        } else {
-            // Tribuo's LogMulticlass reports the log-likelihood; negate it to get the cross-entropy loss.
-            fitted = fit(set, split, norm, weights, runProvenance, new LabelFactory(),
-                    l -> new Label(l.get(0)), new MLPClassificationTrainer(mlp),
-                    (epochsRun, perEpoch) -> new org.tribuo.classification.sgd.linear.LinearSGDTrainer(
-                            new LogMulticlass(), linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed),
-                    train -> -1.0);
-        }
-        Model<?> model = fitted.model();
-        TrainingCurve curve = fitted.curve();
-        int epochsRun = fitted.epochsRun();
+        Fitted fitted = kind == HeadKind.LINEAR && solver == LinearSolver.LBFGS
+                ? fitLbfgs(set, split, norm, weights, trainLabels, crossValidate, runProvenance)
+                : fitTribuo(set, split, norm, weights, trainLabels, crossValidate, runProvenance);
         double trainSeconds = (System.nanoTime() - start) / 1e9;
 
+        Model<?> model = fitted.model();
         List<String> labels = Head.outputOrder(model);
+        float[] outOfFold = fitted.outOfFoldScores() == null ? null
+                : reorder(fitted.outOfFoldScores(), fitted.scoreLabels(), labels);
         Thresholds thresholds = null;
-        HeadMetadata provisional = metadata(set, labels, norm, multiLabel ? Thresholds.fixed(labels.size()) : null, model,
-                epochsRun);
-        if (multiLabel) {
-            Head untuned = new Head(provisional, model);
-            int[] valRows = split.validation();
-            float[] scores = untuned.scores(set, valRows);
-            boolean[] truth = new boolean[valRows.length * labels.size()];
-            for (int i = 0; i < valRows.length; i++) {
-                Set<String> names = new TreeSet<>(set.labels(valRows[i]));
-                for (int j = 0; j < labels.size(); j++) {
-                    truth[i * labels.size() + j] = names.contains(labels.get(j));
-                }
-            }
-            thresholds = Thresholds.tune(thresholdMode, scores, truth, valRows.length, labels.size());
+        if (multiLabel && !tunedThresholds) {
+            thresholds = Thresholds.fixed(labels.size());
+        } else if (multiLabel && outOfFold != null) {
+            thresholds = tune(set, split.train(), outOfFold, labels);
+        } else if (multiLabel) {
+            Head untuned = new Head(metadata(set, labels, norm, Thresholds.fixed(labels.size()), model, fitted), model);
+            thresholds = tune(set, split.validation(), untuned.scores(set, split.validation()), labels);
         }
-        Head head = new Head(metadata(set, labels, norm, thresholds, model, epochsRun), model);
+        Head head = new Head(metadata(set, labels, norm, thresholds, model, fitted), model);
         EvaluationReport validation = split.validation().length == 0 ? null
                 : HeadEvaluator.evaluate(head, set, split.validation(), "validation");
+        EvaluationReport crossValidation = outOfFold == null ? null
+                : HeadEvaluator.evaluateScores(head, set, split.train(), outOfFold, "cross-validation");
         EvaluationReport test = split.test().length == 0 ? null
                 : HeadEvaluator.evaluate(head, set, split.test(), "test");
-        return new TrainingRun(head, split, curve, validation, test, trainSeconds, trainLabels.size());
+        String checkedBy;
+        if (test != null) {
+            checkedBy = "test split (" + split.test().length + " held-out rows)";
+        } else if (crossValidation != null) {
+            checkedBy = folds + "-fold cross-validation on the " + split.train().length + " training rows";
+            warnings.add("no test rows: the head was checked only by " + checkedBy + " (out-of-fold figures); "
+                    + "hold out test images (--fractions, or a split column) for an unbiased check");
+        } else {
+            checkedBy = "validation split (" + split.validation().length + " rows, no test rows)";
+            warnings.add("no test rows: the head was checked only on the " + split.validation().length
+                    + " validation rows, which also tuned it, so its figures are optimistic; hold out test images "
+                    + "(--fractions, or a split column) for an unbiased check");
+        }
+        return new TrainingRun(head, split, fitted.curve(), validation, crossValidation, test, trainSeconds,
+                trainLabels.size(), fitted.selection(), checkedBy, warnings, List.of());
+    }
+
+    /** Whether the model has a hyper-parameter that validation would choose. */
+    private boolean needsSelection() {
+        if (kind == HeadKind.MLP) {
+            return mlp.patience() > 0;
+        }
+        return solver == LinearSolver.LBFGS && cGrid.size() > 1;
+    }
+
+    // ------------------------------------------------------------------------------------------------- L-BFGS
+
+    /**
+     * A fitted model, how its hyper-parameter was chosen, what head.json records about the fit, and, after
+     * cross-validation, the out-of-fold scores of the training rows (columns in {@code scoreLabels} order).
+     */
+    private record Fitted(Model<?> model, TrainingCurve curve, ModelSelection selection, Map<String, Object> recorded,
+                          float[] outOfFoldScores, List<String> scoreLabels) {
+    }
+
+    private Fitted fitLbfgs(EmbeddingSet set, SplitAssignment split, Normalization norm, float[] weights,
+                            List<String> labels, boolean crossValidate, Map<String, Provenance> runProvenance) {
+        LogisticRegression.Data data = logisticData(set, split, norm, weights, labels);
+        int[] train = split.train();
+        ModelSelection selection = null;
+        float[] outOfFold = null;
+        LogisticRegression.Fit fit;
+        if (split.validation().length > 0) {
+            int[] val = split.validation();
+            if (cGrid.size() == 1) {
+                fit = LogisticRegression.fit(data, train, cGrid.get(0), null);
+            } else {
+                List<Double> tried = new ArrayList<>();
+                List<Double> losses = new ArrayList<>();
+                LogisticRegression.Fit best = null;
+                double bestLoss = Double.POSITIVE_INFINITY;
+                double[] warm = null;
+                int rising = 0;
+                for (double c : cGrid) {
+                    LogisticRegression.Fit f = LogisticRegression.fit(data, train, c, warm);
+                    warm = f.params();
+                    double loss = LogisticRegression.meanLoss(data, val, f.params());
+                    tried.add(c);
+                    losses.add(loss);
+                    if (loss < bestLoss) {
+                        bestLoss = loss;
+                        best = f;
+                        rising = 0;
+                    } else if (++rising >= PATH_PATIENCE) {
+                        break;
+                    }
+                }
+                fit = best;
+                selection = new ModelSelection("C", "validation split", val.length, tried, losses,
+                        tried.get(losses.indexOf(bestLoss)));
+            }
+        } else if (crossValidate) {
+            int[][] parts = Splits.kFold(set, train, multiLabel, folds, seed);
+            int[][] foldTrain = new int[folds][];
+            double[][] warm = new double[folds][];
+            double[][][] solutions = new double[cGrid.size()][][];
+            float[][] oofPerC = new float[cGrid.size()][];
+            List<Double> tried = new ArrayList<>();
+            List<Double> losses = new ArrayList<>();
+            for (int f = 0; f < folds; f++) {
+                foldTrain[f] = Splits.foldTraining(parts, f);
+            }
+            Map<Integer, Integer> position = positions(train);
+            int k = labels.size();
+            double bestLoss = Double.POSITIVE_INFINITY;
+            int bestIndex = -1;
+            int rising = 0;
+            for (int ci = 0; ci < cGrid.size(); ci++) {
+                double c = cGrid.get(ci);
+                float[] oof = new float[train.length * k];
+                double lossSum = 0;
+                double weightSum = 0;
+                solutions[ci] = new double[folds][];
+                for (int f = 0; f < folds; f++) {
+                    LogisticRegression.Fit fold = LogisticRegression.fit(data, foldTrain[f], c, warm[f]);
+                    warm[f] = fold.params();
+                    solutions[ci][f] = fold.params();
+                    int[] val = parts[f];
+                    double w = 0;
+                    for (int r : val) {
+                        w += data.weight(r);
+                    }
+                    lossSum += LogisticRegression.meanLoss(data, val, fold.params()) * w;
+                    weightSum += w;
+                    float[] p = LogisticRegression.probabilities(data, val, fold.params());
+                    for (int i = 0; i < val.length; i++) {
+                        System.arraycopy(p, i * k, oof, position.get(val[i]) * k, k);
+                    }
+                }
+                double loss = lossSum / weightSum;
+                tried.add(c);
+                losses.add(loss);
+                oofPerC[ci] = oof;
+                if (loss < bestLoss) {
+                    bestLoss = loss;
+                    bestIndex = ci;
+                    rising = 0;
+                } else if (++rising >= PATH_PATIENCE) {
+                    break;
+                }
+            }
+            double chosen = cGrid.get(bestIndex);
+            // the folds' mean solution is a close starting point for the fit on all training rows
+            double[] start = new double[data.parameters()];
+            for (double[] s : solutions[bestIndex]) {
+                for (int i = 0; i < start.length; i++) {
+                    start[i] += s[i] / folds;
+                }
+            }
+            fit = LogisticRegression.fit(data, train, chosen, start);
+            if (cGrid.size() > 1) {
+                selection = new ModelSelection("C", folds + "-fold cross-validation", train.length, tried, losses,
+                        chosen);
+            }
+            outOfFold = oofPerC[bestIndex];
+        } else {
+            fit = LogisticRegression.fit(data, train, cGrid.get(0), null);
+        }
+        int d = data.d();
+        int k = data.k();
+        Map<String, Provenance> provenance = new HashMap<>(runProvenance);
+        double c = selection != null ? selection.chosen() : cGrid.get(0);
+        provenance.put("vitfit-weights", new StringProvenance("vitfit-weights", "vitfit L2-regularised logistic "
+                + "regression, L-BFGS (lbfgs4j), C " + c + ", " + fit.iterations() + " iterations, " + fit.status()));
+        Model<?> model = LinearHeads.model(multiLabel ? HeadTask.MULTILABEL : HeadTask.MULTICLASS, labels,
+                LogisticRegression.weights(fit.params(), k, d), LogisticRegression.biases(fit.params(), k, d),
+                provenance);
+        TrainingCurve curve = new TrainingCurve(fit.lossCurve(), List.of(), List.of(), "",
+                Math.max(1, fit.iterations()), "iteration");
+        Map<String, Object> recorded = new LinkedHashMap<>();
+        recorded.put("C", c);
+        recorded.put("iterations", fit.iterations());
+        recorded.put("solverStatus", fit.status());
+        return new Fitted(model, curve, selection, recorded, outOfFold, labels);
+    }
+
+    /** The normalised rows of {@code set} with their targets over {@code labels}; weights on the training rows. */
+    private LogisticRegression.Data logisticData(EmbeddingSet set, SplitAssignment split, Normalization norm,
+                                                 float[] trainWeights, List<String> labels) {
+        int n = set.size();
+        int d = set.dimension();
+        int k = labels.size();
+        if ((long) n * Math.max(d, k) > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(set.source() + ": " + n + " rows of " + d + " values are more than "
+                    + "one Java array holds; train on a subset");
+        }
+        float[] x = new float[n * d];
+        float[] y = new float[n * k];
+        Map<String, Integer> index = new HashMap<>();
+        for (int j = 0; j < k; j++) {
+            index.put(labels.get(j), j);
+        }
+        for (int i = 0; i < n; i++) {
+            norm.apply(set.data(), i * d, x, i * d, d);
+            for (String l : set.labels(i)) {
+                Integer j = index.get(l);
+                if (j != null) {
+                    y[i * k + j] = 1f;
+                }
+            }
+        }
+        float[] s = null;
+        if (trainWeights != null) {
+            s = new float[n];
+            Arrays.fill(s, 1f);
+            int[] train = split.train();
+            for (int i = 0; i < train.length; i++) {
+                s[train[i]] = trainWeights[i];
+            }
+        }
+        return new LogisticRegression.Data(x, n, d, y, k, s,
+                multiLabel ? LogisticRegression.Link.SIGMOID : LogisticRegression.Link.SOFTMAX);
+    }
+
+    // ------------------------------------------------------------------------------------ Tribuo SGD and MLP
+
+    private Fitted fitTribuo(EmbeddingSet set, SplitAssignment split, Normalization norm, float[] weights,
+                             List<String> labels, boolean crossValidate, Map<String, Provenance> runProvenance) {
+        if (multiLabel) {
+            return fitTribuo(set, split, norm, weights, labels, crossValidate, runProvenance, new MultiLabelFactory(),
+                    l -> new MultiLabel(toLabels(l)), MLPMultiLabelTrainer::new,
+                    (epochsRun, perEpoch) -> new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(
+                            new BinaryCrossEntropy(), linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed),
+                    // Tribuo's BinaryCrossEntropy sums over labels; scale to the mean per label, as the MLP reports it
+                    train -> 1.0 / train.getOutputIDInfo().size());
+        }
+        return fitTribuo(set, split, norm, weights, labels, crossValidate, runProvenance, new LabelFactory(),
+                l -> new Label(l.get(0)), MLPClassificationTrainer::new,
+                (epochsRun, perEpoch) -> new org.tribuo.classification.sgd.linear.LinearSGDTrainer(
+                        new LogMulticlass(), linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed),
+                // Tribuo's LogMulticlass reports the log-likelihood; negate it to get the cross-entropy loss
+                train -> -1.0);
+    }
+
+    /** Makes a linear SGD trainer for a number of epochs and steps per epoch. */
+    private interface LinearTrainerFactory<T extends org.tribuo.Output<T>> {
+        Trainer<T> create(int epochs, int stepsPerEpoch);
+    }
+
+    /** A trained Tribuo model with its curve and the epochs it ran (or kept). */
+    private record TribuoFit(Model<?> model, TrainingCurve curve, int epochsRun) {
+    }
+
+    /** The one Tribuo path for both tasks: datasets, then the MLP or the SGD linear head, with k-fold CV if asked. */
+    private <T extends org.tribuo.Output<T>> Fitted fitTribuo(
+            EmbeddingSet set, SplitAssignment split, Normalization norm, float[] weights, List<String> labels,
+            boolean crossValidate, Map<String, Provenance> runProvenance, org.tribuo.OutputFactory<T> factory,
+            Function<List<String>, T> output, Function<MLPOptions, MLPTrainer<T>> mlpTrainer,
+            LinearTrainerFactory<T> linear, java.util.function.ToDoubleFunction<MutableDataset<T>> lossScale) {
+        int[] train = split.train();
+        Map<Integer, Integer> trainPosition = positions(train);
+        MutableDataset<T> trainSet = dataset(set, train, norm, weights, trainPosition, factory, "train", output, null);
+        if (!crossValidate) {
+            MutableDataset<T> val = split.validation().length == 0 ? null
+                    : dataset(set, split.validation(), norm, null, null, factory, "validation", output, null);
+            TribuoFit fit = fitOnce(trainSet, val, mlp, runProvenance, mlpTrainer, linear, lossScale);
+            return new Fitted(fit.model(), fit.curve(), null, Map.of("epochs", fit.epochsRun()), null, null);
+        }
+        int[][] parts = Splits.kFold(set, train, multiLabel, folds, seed);
+        int k = labels.size();
+        float[] oof = new float[train.length * k];
+        List<Double> bestEpochs = new ArrayList<>();
+        List<Double> bestLosses = new ArrayList<>();
+        for (int f = 0; f < folds; f++) {
+            int[] foldTrain = Splits.foldTraining(parts, f);
+            MutableDataset<T> foldSet = dataset(set, foldTrain, norm, weights, trainPosition, factory,
+                    "train, fold " + (f + 1) + " of " + folds, output, null);
+            Set<String> known = new HashSet<>();
+            for (int r : foldTrain) {
+                known.addAll(set.labels(r));
+            }
+            MutableDataset<T> foldVal = kind == HeadKind.MLP && mlp.patience() > 0
+                    ? dataset(set, parts[f], norm, null, null, factory, "validation, fold " + (f + 1), output, known)
+                    : null;
+            if (foldVal != null && foldVal.size() == 0) {
+                foldVal = null;
+            }
+            TribuoFit fit = fitOnce(foldSet, foldVal, mlp, runProvenance, mlpTrainer, linear, lossScale);
+            if (foldVal != null) {
+                bestEpochs.add((double) fit.curve().bestEpoch());
+                bestLosses.add(fit.curve().validationLoss().get(fit.curve().bestEpoch() - 1));
+            }
+            Model<?> foldModel = fit.model();
+            List<String> foldLabels = Head.outputOrder(foldModel);
+            Head foldHead = new Head(metadata(set, foldLabels, norm,
+                    multiLabel ? Thresholds.fixed(foldLabels.size()) : null, foldModel, null), foldModel);
+            float[] scores = reorder(foldHead.scores(set, parts[f]), foldLabels, labels);
+            for (int i = 0; i < parts[f].length; i++) {
+                System.arraycopy(scores, i * k, oof, trainPosition.get(parts[f][i]) * k, k);
+            }
+        }
+        MLPOptions finalOptions = mlp;
+        ModelSelection selection = null;
+        if (!bestEpochs.isEmpty()) {
+            double[] sorted = bestEpochs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+            int chosen = (int) Math.round(sorted.length % 2 == 1 ? sorted[sorted.length / 2]
+                    : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2);
+            selection = new ModelSelection("epochs", folds + "-fold cross-validation", train.length, bestEpochs,
+                    bestLosses, chosen);
+            finalOptions = new MLPOptions(mlp.hiddenSize(), mlp.hiddenLayers(), mlp.activation(), mlp.dropout(),
+                    mlp.learningRate(), mlp.weightDecay(), chosen, mlp.minibatchSize(), 0, 0.0, mlp.seed());
+        }
+        TribuoFit fit = fitOnce(trainSet, null, finalOptions, runProvenance, mlpTrainer, linear, lossScale);
+        return new Fitted(fit.model(), fit.curve(), selection, Map.of("epochs", fit.epochsRun()), oof, labels);
+    }
+
+    private <T extends org.tribuo.Output<T>> TribuoFit fitOnce(
+            MutableDataset<T> train, MutableDataset<T> val, MLPOptions options, Map<String, Provenance> runProvenance,
+            Function<MLPOptions, MLPTrainer<T>> mlpTrainer, LinearTrainerFactory<T> linear,
+            java.util.function.ToDoubleFunction<MutableDataset<T>> lossScale) {
+        if (kind == HeadKind.MLP) {
+            MLPTrainer.Fit<T> fit = mlpTrainer.apply(options).fit(train, val, runProvenance,
+                    Trainer.INCREMENT_INVOCATION_COUNT);
+            return new TribuoFit(fit.model(), fit.curve(), options.epochs());
+        }
+        int perEpoch = (train.size() + minibatchSize - 1) / minibatchSize;
+        int epochsRun = linearEpochs(perEpoch);
+        Trainer<T> trainer = linear.create(epochsRun, perEpoch);
+        LossLog log = new LossLog(perEpoch, totalWeight(train), lossScale.applyAsDouble(train));
+        Model<?> model = log.run(() -> trainer.train(train, runProvenance));
+        List<Double> losses = log.curve().trainLoss();
+        for (int e = 0; e < losses.size(); e++) {
+            Finite.require(losses.get(e), "the SGD linear head's training loss in epoch " + (e + 1) + " (learning rate "
+                    + learningRate + ")", "training diverged. Lower the learning rate (--lr), e.g. to the default 1e-3");
+        }
+        double[][] w = ((AbstractLinearSGDModel<?>) model).getWeightsCopy().toArray();
+        for (double[] row : w) {
+            Finite.require(row, "the SGD linear head's weights (learning rate " + learningRate + ")",
+                    "training diverged. Lower the learning rate (--lr), e.g. to the default 1e-3");
+        }
+        return new TribuoFit(model, log.curve(), epochsRun);
+    }
+
+    /**
+     * Tribuo dataset of {@code rows}; {@code weights} are indexed by position in the training split. With
+     * {@code known} set, labels outside it are dropped (a fold's validation rows may hold a label that fold's
+     * training rows lack), and multi-class rows of such labels are left out.
+     */
+    private static <T extends org.tribuo.Output<T>> MutableDataset<T> dataset(
+            EmbeddingSet set, int[] rows, Normalization norm, float[] weights, Map<Integer, Integer> weightIndex,
+            org.tribuo.OutputFactory<T> factory, String part, Function<List<String>, T> output, Set<String> known) {
+        int d = set.dimension();
+        String[] names = FeatureNames.of(d);
+        float[] x = new float[d];
+        MutableDataset<T> ds = new MutableDataset<>(
+                new SimpleDataSourceProvenance(set.source() + " [" + part + "]", factory), factory);
+        for (int r : rows) {
+            List<String> labels = set.labels(r);
+            if (known != null) {
+                labels = labels.stream().filter(known::contains).toList();
+                if (labels.isEmpty() && !set.labels(r).isEmpty()) {
+                    continue;
+                }
+            }
+            norm.apply(set.data(), r * d, x, 0, d);
+            ArrayExample<T> e = FeatureNames.example(output.apply(labels), names, x, 0, d);
+            if (weights != null) {
+                e.setWeight(weights[weightIndex.get(r)]);
+            }
+            ds.add(e);
+        }
+        return ds;
+    }
+
+    /** Scores {@code [n][from.size()]} with their columns rearranged to {@code to}; labels missing from {@code from} score 0. */
+    static float[] reorder(float[] scores, List<String> from, List<String> to) {
+        if (from.equals(to)) {
+            return scores;
+        }
+        int n = scores.length / from.size();
+        float[] out = new float[n * to.size()];
+        for (int j = 0; j < to.size(); j++) {
+            int src = from.indexOf(to.get(j));
+            if (src < 0) {
+                continue;
+            }
+            for (int i = 0; i < n; i++) {
+                out[i * to.size() + j] = scores[i * from.size() + src];
+            }
+        }
+        return out;
+    }
+
+    private Thresholds tune(EmbeddingSet set, int[] rows, float[] scores, List<String> labels) {
+        int k = labels.size();
+        boolean[] truth = new boolean[rows.length * k];
+        for (int i = 0; i < rows.length; i++) {
+            Set<String> names = new HashSet<>(set.labels(rows[i]));
+            for (int j = 0; j < k; j++) {
+                truth[i * k + j] = names.contains(labels.get(j));
+            }
+        }
+        return Thresholds.tune(thresholdMode, scores, truth, rows.length, k);
+    }
+
+    private static Map<Integer, Integer> positions(int[] rows) {
+        Map<Integer, Integer> p = new HashMap<>();
+        for (int i = 0; i < rows.length; i++) {
+            p.put(rows[i], i);
+        }
+        return p;
+    }
+
+    // --------------------------------------------------------------------------------------------- checks
+
+    /**
+     * Refuses an MLP whose parameters (with gradients, AdamW's two moments and the kept best copy: five floats
+     * each) would not fit in this JVM's heap, before anything is allocated.
+     */
+    private void checkMlpFits(int dimension, int outputs) {
+        long h = mlp.hiddenSize();
+        long params = dimension * h + h + (mlp.hiddenLayers() - 1) * (h * h + h) + h * outputs + outputs;
+        long bytes = params * 4 * 5 + (long) mlp.minibatchSize() * h * 4 * 4 * mlp.hiddenLayers();
+        long largestArray = Math.max(dimension * h, mlp.hiddenLayers() > 1 ? h * h : 0);
+        long heap = Runtime.getRuntime().maxMemory();
+        if (largestArray > Integer.MAX_VALUE - 8 || bytes > heap * 0.8) {
+            throw new IllegalArgumentException(String.format(Locale.ROOT, "an MLP with %d hidden units (--hidden) "
+                            + "on %d-dimensional embeddings has %,d parameters and needs about %.1f GiB for them and "
+                            + "their optimiser state, more than this JVM's %.1f GiB heap; use fewer hidden units "
+                            + "(default 512)", h, dimension, params, bytes / 1073741824.0, heap / 1073741824.0));
+        }
+    }
+
+    /** Warns about classes (labels) that validation or test cannot measure: too few images to go round. */
+    private List<String> supportWarnings(EmbeddingSet set, SplitAssignment split, List<String> trainLabels) {
+        Map<String, Integer> total = new TreeMap<>();
+        for (int i = 0; i < set.size(); i++) {
+            for (String l : set.labels(i)) {
+                total.merge(l, 1, Integer::sum);
+            }
+        }
+        List<String> out = new ArrayList<>();
+        for (int[] rows : new int[][] {split.validation(), split.test()}) {
+            if (rows.length == 0) {
+                continue;
+            }
+            String part = rows == split.validation() ? "validation" : "test";
+            Set<String> present = new HashSet<>();
+            for (int r : rows) {
+                present.addAll(set.labels(r));
+            }
+            List<String> absent = new ArrayList<>();
+            for (String l : trainLabels) {
+                if (!present.contains(l)) {
+                    absent.add("'" + l + "' (" + total.get(l) + (total.get(l) == 1 ? " image" : " images") + ")");
+                }
+            }
+            if (!absent.isEmpty()) {
+                out.add(absent.size() + (absent.size() == 1 ? " class has" : " classes have") + " no " + part
+                        + " rows, so the " + part + " figures say nothing about " + (absent.size() == 1 ? "it" : "them")
+                        + " (support 0): " + String.join(", ", absent.subList(0, Math.min(10, absent.size())))
+                        + (absent.size() > 10 ? " and " + (absent.size() - 10) + " more" : "")
+                        + "; add images of " + (absent.size() == 1 ? "that class" : "those classes"));
+            }
+        }
+        return out;
     }
 
     private HeadMetadata metadata(EmbeddingSet set, List<String> labels, Normalization norm, Thresholds thresholds,
-                                  Model<?> model, int epochsRun) {
+                                  Model<?> model, Fitted fitted) {
         Map<String, Object> options = options();
-        options.put("epochs", epochsRun);
+        if (fitted != null) {
+            options.putAll(fitted.recorded());
+        }
         return new HeadMetadata(HeadMetadata.FORMAT, HeadMetadata.FORMAT_VERSION, kind,
                 multiLabel ? HeadTask.MULTILABEL : HeadTask.MULTICLASS, labels, set.dimension(), norm, thresholds,
                 set.modelSha256(), Head.MODEL_FILE, Head.ONNX_FILE, Head.ONNX_INPUT, Head.ONNX_OUTPUT,
@@ -194,8 +718,8 @@ public final class HeadTrainer {
     }
 
     /**
-     * Epochs a linear head trains with {@code stepsPerEpoch} mini-batches per epoch: the given count, or by default
-     * 20 raised to reach {@link #LINEAR_MIN_STEPS} steps.
+     * Epochs an SGD linear head trains with {@code stepsPerEpoch} mini-batches per epoch: the given count, or by
+     * default 20 raised to reach {@link #LINEAR_MIN_STEPS} steps.
      */
     int linearEpochs(int stepsPerEpoch) {
         if (epochsGiven) {
@@ -204,14 +728,25 @@ public final class HeadTrainer {
         return Math.max(epochs, (LINEAR_MIN_STEPS + stepsPerEpoch - 1) / stepsPerEpoch);
     }
 
-    /** The options of this trainer as recorded in {@code head.json}, except that there {@code epochs} is the count run. */
+    /**
+     * The options of this trainer as recorded in {@code head.json}; there {@code epochs} is the count run and an
+     * L-BFGS head adds the {@code C} it was trained with.
+     */
     public Map<String, Object> options() {
         Map<String, Object> o = new LinkedHashMap<>();
         o.put("head", kind.jsonName());
         o.put("multilabel", multiLabel);
-        o.put("epochs", epochs);
-        o.put("learningRate", learningRate);
-        o.put("batchSize", minibatchSize);
+        if (kind == HeadKind.LINEAR) {
+            o.put("solver", solver.name().toLowerCase(Locale.ROOT));
+        }
+        if (kind == HeadKind.LINEAR && solver == LinearSolver.LBFGS) {
+            o.put("cGrid", cGrid);
+        } else {
+            o.put("epochs", epochs);
+            o.put("learningRate", learningRate);
+            o.put("batchSize", minibatchSize);
+        }
+        o.put("folds", folds);
         o.put("seed", seed);
         o.put("l2Normalize", l2Normalize);
         o.put("standardize", standardize);
@@ -220,9 +755,9 @@ public final class HeadTrainer {
         if (multiLabel) {
             o.put("thresholds", thresholdMode.jsonName());
         }
-        if (kind == HeadKind.LINEAR) {
+        if (kind == HeadKind.LINEAR && solver == LinearSolver.SGD) {
             o.put("optimiser", linearOptimiser.name().toLowerCase(Locale.ROOT));
-        } else {
+        } else if (kind == HeadKind.MLP) {
             o.put("hiddenSize", mlp.hiddenSize());
             o.put("hiddenLayers", mlp.hiddenLayers());
             o.put("activation", mlp.activation().name().toLowerCase(Locale.ROOT));
@@ -332,60 +867,11 @@ public final class HeadTrainer {
     }
 
     private static Set<Label> toLabels(List<String> names) {
-        Set<Label> s = new java.util.HashSet<>();
+        Set<Label> s = new HashSet<>();
         for (String n : names) {
             s.add(new Label(n));
         }
         return s;
-    }
-
-    /** A trained Tribuo model with its curve and the epochs it actually ran. */
-    private record Fitted(Model<?> model, TrainingCurve curve, int epochsRun) {
-    }
-
-    /** Makes a linear SGD trainer for a number of epochs and steps per epoch. */
-    private interface LinearTrainerFactory<T extends org.tribuo.Output<T>> {
-        Trainer<T> create(int epochs, int stepsPerEpoch);
-    }
-
-    /** The one training path for both tasks: build the datasets, then fit the MLP or the linear head. */
-    private <T extends org.tribuo.Output<T>> Fitted fit(
-            EmbeddingSet set, SplitAssignment split, Normalization norm, float[] weights,
-            Map<String, Provenance> runProvenance, org.tribuo.OutputFactory<T> factory,
-            java.util.function.Function<List<String>, T> output, MLPTrainer<T> mlpTrainer,
-            LinearTrainerFactory<T> linear, java.util.function.ToDoubleFunction<MutableDataset<T>> lossScale) {
-        MutableDataset<T> train = dataset(set, split.train(), norm, weights, factory, "train", output);
-        MutableDataset<T> val = split.validation().length == 0 ? null
-                : dataset(set, split.validation(), norm, null, factory, "validation", output);
-        if (kind == HeadKind.MLP) {
-            MLPTrainer.Fit<T> fit = mlpTrainer.fit(train, val, runProvenance, Trainer.INCREMENT_INVOCATION_COUNT);
-            return new Fitted(fit.model(), fit.curve(), epochs);
-        }
-        int perEpoch = (train.size() + minibatchSize - 1) / minibatchSize;
-        int epochsRun = linearEpochs(perEpoch);
-        Trainer<T> trainer = linear.create(epochsRun, perEpoch);
-        LossLog log = new LossLog(perEpoch, totalWeight(train), lossScale.applyAsDouble(train));
-        Model<?> model = log.run(() -> trainer.train(train, runProvenance));
-        return new Fitted(model, log.curve(), epochsRun);
-    }
-
-    private static <T extends org.tribuo.Output<T>> MutableDataset<T> dataset(
-            EmbeddingSet set, int[] rows, Normalization norm, float[] weights, org.tribuo.OutputFactory<T> factory,
-            String part, java.util.function.Function<List<String>, T> output) {
-        int d = set.dimension();
-        String[] names = FeatureNames.of(d);
-        float[] x = new float[d];
-        MutableDataset<T> ds = new MutableDataset<>(
-                new SimpleDataSourceProvenance(set.source() + " [" + part + "]", factory), factory);
-        for (int i = 0; i < rows.length; i++) {
-            norm.apply(set.data(), rows[i] * d, x, 0, d);
-            ArrayExample<T> e = FeatureNames.example(output.apply(set.labels(rows[i])), names, x, 0, d);
-            if (weights != null) {
-                e.setWeight(weights[i]);
-            }
-            ds.add(e);
-        }
-        return ds;
     }
 
     private static double totalWeight(Dataset<?> ds) {
@@ -455,6 +941,7 @@ public final class HeadTrainer {
     public static final class Builder {
         private HeadKind kind = HeadKind.LINEAR;
         private boolean multiLabel = false;
+        private LinearSolver solver = LinearSolver.LBFGS;
         private Integer epochs;
         private Double learningRate;
         private Integer minibatchSize;
@@ -465,14 +952,19 @@ public final class HeadTrainer {
         private double trainFraction = 0.7;
         private double validationFraction = 0.1;
         private double testFraction = 0.2;
+        private boolean fractionsGiven = false;
         private Thresholds.Mode thresholdMode = Thresholds.Mode.GLOBAL;
         private LinearOptimiser linearOptimiser = LinearOptimiser.ADAM;
+        private boolean optimiserGiven = false;
+        private List<Double> cGrid;
+        private int folds = DEFAULT_FOLDS;
         private int hiddenSize = MLPOptions.defaults().hiddenSize();
         private int hiddenLayers = MLPOptions.defaults().hiddenLayers();
         private Activation activation = MLPOptions.defaults().activation();
         private float dropout = MLPOptions.defaults().dropout();
         private double weightDecay = MLPOptions.defaults().weightDecay();
         private int patience = MLPOptions.defaults().patience();
+        private final Set<String> mlpOptionsGiven = new TreeSet<>();
 
         private Builder() {
         }
@@ -487,16 +979,25 @@ public final class HeadTrainer {
             return this;
         }
 
+        /** How a linear head is fitted (default {@link LinearSolver#LBFGS}). */
+        public Builder solver(LinearSolver solver) {
+            this.solver = solver;
+            return this;
+        }
+
+        /** Epochs of the MLP or the SGD linear head (not the L-BFGS one). */
         public Builder epochs(int epochs) {
             this.epochs = epochs;
             return this;
         }
 
+        /** Learning rate of the MLP or the SGD linear head. */
         public Builder learningRate(double learningRate) {
             this.learningRate = learningRate;
             return this;
         }
 
+        /** Mini-batch size of the MLP or the SGD linear head. */
         public Builder batchSize(int batchSize) {
             this.minibatchSize = batchSize;
             return this;
@@ -524,11 +1025,17 @@ public final class HeadTrainer {
             return this;
         }
 
-        /** Fractions for the stratified split used when the data has no split column; must sum to 1. */
+        /**
+         * Fractions of the stratified split used when the data has no split column (must sum to 1). With a split
+         * column that marks train and only one of val/test, {@code validation / (train + validation)} of the train
+         * rows become the validation split; with train, val and test marked, the fractions are not used (a warning
+         * says so).
+         */
         public Builder fractions(double train, double validation, double test) {
             this.trainFraction = train;
             this.validationFraction = validation;
             this.testFraction = test;
+            this.fractionsGiven = true;
             return this;
         }
 
@@ -537,39 +1044,63 @@ public final class HeadTrainer {
             return this;
         }
 
+        /** Optimiser of the SGD linear head. */
         public Builder linearOptimiser(LinearOptimiser optimiser) {
             this.linearOptimiser = optimiser;
+            this.optimiserGiven = true;
+            return this;
+        }
+
+        /**
+         * C values for the L-BFGS linear head (scikit-learn's inverse regularisation strength): one value is used
+         * as is; several are tried and the best by validation (or cross-validated) log-loss is kept. Default
+         * {@link #DEFAULT_C_GRID}.
+         */
+        public Builder c(List<Double> values) {
+            this.cGrid = List.copyOf(values);
+            return this;
+        }
+
+        /** Folds of the cross-validation used when there is no validation split (default 5). */
+        public Builder folds(int folds) {
+            this.folds = folds;
             return this;
         }
 
         public Builder hiddenSize(int hiddenSize) {
             this.hiddenSize = hiddenSize;
+            mlpOptionsGiven.add("--hidden");
             return this;
         }
 
         public Builder hiddenLayers(int hiddenLayers) {
             this.hiddenLayers = hiddenLayers;
+            mlpOptionsGiven.add("--layers");
             return this;
         }
 
         public Builder activation(Activation activation) {
             this.activation = activation;
+            mlpOptionsGiven.add("--activation");
             return this;
         }
 
         public Builder dropout(float dropout) {
             this.dropout = dropout;
+            mlpOptionsGiven.add("--dropout");
             return this;
         }
 
         public Builder weightDecay(double weightDecay) {
             this.weightDecay = weightDecay;
+            mlpOptionsGiven.add("--weight-decay");
             return this;
         }
 
         /** Epochs without validation-loss improvement before the MLP stops; 0 disables early stopping. */
         public Builder patience(int patience) {
             this.patience = patience;
+            mlpOptionsGiven.add("--patience");
             return this;
         }
 

@@ -19,6 +19,7 @@ import org.tribuo.multilabel.sgd.objectives.BinaryCrossEntropy;
 import org.tribuo.multilabel.sgd.protos.MultiLabelLinearSGDProto;
 import org.tribuo.protos.core.ModelProto;
 import org.tribuo.provenance.SimpleDataSourceProvenance;
+import org.vitfit.runtime.Finite;
 
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
@@ -37,6 +38,8 @@ import java.util.Set;
  * leaves no trace in the scores; the run provenance says where the weights came from.
  */
 public final class LinearHeads {
+
+    private static final String WEIGHT_ADVICE = "the solver diverged; lower the learning rate (--lr) or C";
 
     private LinearHeads() {
     }
@@ -99,6 +102,37 @@ public final class LinearHeads {
         if (backboneSha256 != null) {
             provenance.put("vitfit-backbone-sha256", new StringProvenance("vitfit-backbone-sha256", backboneSha256));
         }
+        Model<?> model = model(task, labels, weights, biases, provenance);
+        List<String> order = Head.outputOrder(model);
+        float[] orderedThresholds = null;
+        if (multiLabel) {
+            orderedThresholds = new float[k];
+            for (int id = 0; id < k; id++) {
+                orderedThresholds[id] = thresholds.values()[labels.indexOf(order.get(id))];
+            }
+        }
+        HeadMetadata metadata = new HeadMetadata(HeadMetadata.FORMAT, HeadMetadata.FORMAT_VERSION, HeadKind.LINEAR,
+                task, order, d, normalization,
+                multiLabel ? new Thresholds(thresholds.mode(), orderedThresholds) : null, backboneSha256,
+                Head.MODEL_FILE, Head.ONNX_FILE, Head.ONNX_INPUT, Head.ONNX_OUTPUT, model.getClass().getName(),
+                OffsetDateTime.now(ZoneOffset.UTC).toString(), HeadTrainer.toolVersion(), training);
+        return new Head(metadata, model);
+    }
+
+    /**
+     * The Tribuo linear model ({@code LinearSGDModel}, softmax or sigmoid) computing {@code weights x + biases}:
+     * {@code weights[j]} and {@code biases[j]} belong to {@code labels.get(j)}; the model's own output order may
+     * differ ({@link Head#outputOrder}). Weights and biases are checked to be finite.
+     */
+    static Model<?> model(HeadTask task, List<String> labels, float[][] weights, float[] biases,
+                          Map<String, Provenance> provenance) {
+        int k = labels.size();
+        int d = weights[0].length;
+        for (int j = 0; j < k; j++) {
+            Finite.require(weights[j], "the weights of '" + labels.get(j) + "'", WEIGHT_ADVICE);
+        }
+        Finite.require(biases, "the biases", WEIGHT_ADVICE);
+        boolean multiLabel = task == HeadTask.MULTILABEL;
         Model<?> layout = multiLabel ? multiLabelLayout(labels, d, provenance) : multiClassLayout(labels, d, provenance);
         List<String> order = Head.outputOrder(layout);
         int[] rowOf = new int[k];
@@ -114,20 +148,7 @@ public final class LinearHeads {
             }
             w.set(id, d, biases[rowOf[id]]);
         }
-        Model<?> model = withWeights(layout, new LinearParameters(w), k, d);
-        float[] orderedThresholds = null;
-        if (multiLabel) {
-            orderedThresholds = new float[k];
-            for (int id = 0; id < k; id++) {
-                orderedThresholds[id] = thresholds.values()[rowOf[id]];
-            }
-        }
-        HeadMetadata metadata = new HeadMetadata(HeadMetadata.FORMAT, HeadMetadata.FORMAT_VERSION, HeadKind.LINEAR,
-                task, order, d, normalization,
-                multiLabel ? new Thresholds(thresholds.mode(), orderedThresholds) : null, backboneSha256,
-                Head.MODEL_FILE, Head.ONNX_FILE, Head.ONNX_INPUT, Head.ONNX_OUTPUT, model.getClass().getName(),
-                OffsetDateTime.now(ZoneOffset.UTC).toString(), HeadTrainer.toolVersion(), training);
-        return new Head(metadata, model);
+        return withWeights(layout, new LinearParameters(w), k, d);
     }
 
     private static Model<Label> multiClassLayout(List<String> labels, int d, Map<String, Provenance> provenance) {

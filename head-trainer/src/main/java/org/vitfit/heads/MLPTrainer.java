@@ -13,6 +13,7 @@ import org.tribuo.WeightedExamples;
 import org.tribuo.provenance.ModelProvenance;
 import org.tribuo.provenance.TrainerProvenance;
 import org.tribuo.provenance.impl.TrainerProvenanceImpl;
+import org.vitfit.runtime.Finite;
 
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
@@ -35,6 +36,7 @@ public abstract class MLPTrainer<T extends Output<T>> implements Trainer<T>, Wei
 
     private static final Logger logger = Logger.getLogger(MLPTrainer.class.getName());
     private static final int EVAL_BATCH = 1024;
+    private static final String DIVERGED = "training diverged. Lower the learning rate (--lr), e.g. to the default 1e-3";
 
     @Config(description = "Width of each hidden layer.")
     protected int hiddenSize = 512;
@@ -209,12 +211,17 @@ public abstract class MLPTrainer<T extends Output<T>> implements Trainer<T>, Wei
                 weightSum += batchWeight;
                 optimiser.step(params, network.backward(trace, grad).tensors);
             }
-            trainLoss.add(lossSum / weightSum);
+            double epochLoss = lossSum / weightSum;
+            Finite.require(epochLoss, "the MLP's training loss in epoch " + epoch + " (learning rate " + learningRate
+                    + ")", DIVERGED);
+            trainLoss.add(epochLoss);
             if (valData == null) {
                 bestEpoch = epoch;
                 continue;
             }
             double[] lm = evaluate(network, valData, objective);
+            Finite.require(lm[0], "the MLP's validation loss in epoch " + epoch + " (learning rate " + learningRate
+                    + ")", DIVERGED);
             valLoss.add(lm[0]);
             valMetric.add(lm[1]);
             logger.fine(() -> String.format("epoch %d: train loss %.4f, validation loss %.4f, metric %.4f",
@@ -229,6 +236,9 @@ public abstract class MLPTrainer<T extends Output<T>> implements Trainer<T>, Wei
             }
         }
         MlpNetwork kept = best == null ? network : best;
+        for (float[] p : kept.parameters()) {
+            Finite.require(p, "the MLP's weights", DIVERGED);
+        }
         ModelProvenance provenance = new ModelProvenance(modelClassName(), OffsetDateTime.now(),
                 train.getProvenance(), trainerProvenance, runProvenance);
         MLPModel<T> model = createModel("mlp-head", provenance, features, outputs, kept);

@@ -29,10 +29,7 @@ public final class Splits {
      */
     public static SplitAssignment assign(EmbeddingSet set, boolean multiLabel, double train, double validation,
                                          double test, long seed) {
-        if (Math.abs(train + validation + test - 1) > 1e-6 || train <= 0 || validation < 0 || test < 0) {
-            throw new IllegalArgumentException("split fractions must be >= 0, train > 0, and sum to 1; got train "
-                    + train + ", validation " + validation + ", test " + test);
-        }
+        checkFractions(train, validation, test);
         if (set.hasSplitColumn()) {
             SplitAssignment fromColumn = fromColumn(set, multiLabel, validation / (train + validation), seed);
             if (fromColumn != null) {
@@ -44,6 +41,16 @@ public final class Splits {
         return new SplitAssignment(parts[0], parts[1], parts[2],
                 (multiLabel ? "iterative stratification" : "stratified") + ", seed " + seed + ", fractions "
                         + train + "/" + validation + "/" + test);
+    }
+
+    /** Refuses fractions that are not finite, negative, without training rows, or not summing to 1. */
+    public static void checkFractions(double train, double validation, double test) {
+        boolean ok = Double.isFinite(train) && Double.isFinite(validation) && Double.isFinite(test)
+                && train > 0 && validation >= 0 && test >= 0 && Math.abs(train + validation + test - 1) <= 1e-6;
+        if (!ok) {
+            throw new IllegalArgumentException("split fractions must be three finite numbers TRAIN,VAL,TEST, each >= 0, "
+                    + "TRAIN > 0, summing to 1 (e.g. 0.7,0.1,0.2); got " + train + "," + validation + "," + test);
+        }
     }
 
     /** The split column's assignment, or null when it marks only training rows (then fractions decide). */
@@ -83,6 +90,78 @@ public final class Splits {
         String what = test.isEmpty() ? "split column (val held out as test; validation " : "split column (validation ";
         return new SplitAssignment(carved[0], carved[1], heldOut,
                 what + "carved from train, seed " + seed + ")");
+    }
+
+    /**
+     * Stratified k-fold partition of {@code rows} (indices into {@code set}): {@code k} disjoint parts of about equal
+     * size that together hold every row, each keeping the class (label) shares, seeded. Fold {@code i} validates on
+     * part {@code i} and trains on the others ({@link #foldTraining}).
+     */
+    public static int[][] kFold(EmbeddingSet set, int[] rows, boolean multiLabel, int k, long seed) {
+        if (k < 2 || k > rows.length) {
+            throw new IllegalArgumentException(rows.length + " training rows cannot be cross-validated in " + k
+                    + " folds (2 to " + rows.length + " are possible); choose fewer folds (--folds), add a validation "
+                    + "split, or add images");
+        }
+        List<List<String>> labels = new ArrayList<>(rows.length);
+        for (int r : rows) {
+            labels.add(set.labels(r));
+        }
+        int[][] local;
+        if (multiLabel) {
+            double[] fractions = new double[k];
+            Arrays.fill(fractions, 1.0 / k);
+            local = iterativeStratification(labels, fractions, seed);
+        } else {
+            // Deal each class's shuffled rows round-robin, carrying the position on from class to class, so small
+            // classes do not all land in the first folds and fold sizes differ by at most one.
+            SplittableRandom rng = new SplittableRandom(seed);
+            Map<String, List<Integer>> byClass = new TreeMap<>();
+            for (int i = 0; i < labels.size(); i++) {
+                byClass.computeIfAbsent(labels.get(i).isEmpty() ? "" : labels.get(i).get(0), c -> new ArrayList<>())
+                        .add(i);
+            }
+            List<List<Integer>> parts = new ArrayList<>();
+            for (int p = 0; p < k; p++) {
+                parts.add(new ArrayList<>());
+            }
+            int next = 0;
+            for (List<Integer> members : byClass.values()) {
+                shuffle(members, rng);
+                for (int i : members) {
+                    parts.get(next).add(i);
+                    next = (next + 1) % k;
+                }
+            }
+            local = sortedArrays(parts);
+        }
+        int[][] out = new int[k][];
+        for (int p = 0; p < k; p++) {
+            out[p] = new int[local[p].length];
+            for (int i = 0; i < local[p].length; i++) {
+                out[p][i] = rows[local[p][i]];
+            }
+            Arrays.sort(out[p]);
+        }
+        return out;
+    }
+
+    /** The training rows of fold {@code i}: every part but {@code parts[i]}, sorted. */
+    public static int[] foldTraining(int[][] parts, int i) {
+        int n = 0;
+        for (int p = 0; p < parts.length; p++) {
+            n += p == i ? 0 : parts[p].length;
+        }
+        int[] out = new int[n];
+        int at = 0;
+        for (int p = 0; p < parts.length; p++) {
+            if (p != i) {
+                System.arraycopy(parts[p], 0, out, at, parts[p].length);
+                at += parts[p].length;
+            }
+        }
+        Arrays.sort(out);
+        return out;
     }
 
     private static int[][] stratify(EmbeddingSet set, int[] rows, boolean multiLabel, double[] fractions, long seed) {

@@ -10,7 +10,6 @@ import org.vitfit.eval.MultiLabelReport;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -30,7 +29,7 @@ class HeadTrainerTest {
     @Test
     void linearMultiClassLearnsAndRoundTrips(@TempDir Path tmp) throws Exception {
         EmbeddingSet set = Synthetic.blobs(4, 60, 16, 0.8, 11);
-        TrainingRun run = HeadTrainer.builder().head(HeadKind.LINEAR).epochs(10).l2Normalize(true).build().train(set);
+        TrainingRun run = HeadTrainer.builder().head(HeadKind.LINEAR).l2Normalize(true).build().train(set);
         ClassificationReport test = (ClassificationReport) run.test();
         assertTrue(test.accuracy() > 0.9, "accuracy " + test.accuracy());
         assertEquals(48, test.examples());
@@ -41,8 +40,13 @@ class HeadTrainerTest {
             assertEquals(test.perClass().get(c).support(), java.util.Arrays.stream(test.confusion()[c]).sum());
         }
         assertEquals(test.accuracy(), diagonal / 48.0, 1e-12);
-        assertEquals(10, run.curve().trainLoss().size());
-        assertTrue(run.curve().trainLoss().get(9) < run.curve().trainLoss().get(0), run.curve().toString());
+        List<Double> loss = run.curve().trainLoss();
+        assertEquals("iteration", run.curve().unit());
+        assertTrue(loss.get(loss.size() - 1) < loss.get(0), run.curve().toString());
+        // 24 validation rows chose C; head.json records it
+        assertEquals("validation split", run.selection().method());
+        assertEquals(run.selection().chosen(), run.head().metadata().training().get("C"));
+        assertTrue(HeadTrainer.DEFAULT_C_GRID.contains(run.selection().chosen()));
 
         Path out = tmp.resolve("head");
         run.writeTo(out, false);
@@ -70,11 +74,12 @@ class HeadTrainerTest {
     }
 
     @Test
-    void defaultLinearEpochsReachTheMinimumStepsButGivenEpochsAreKept() {
-        HeadTrainer defaults = HeadTrainer.builder().head(HeadKind.LINEAR).build();
+    void defaultSgdEpochsReachTheMinimumStepsButGivenEpochsAreKept() {
+        HeadTrainer defaults = HeadTrainer.builder().head(HeadKind.LINEAR).solver(HeadTrainer.LinearSolver.SGD).build();
         assertEquals(217, defaults.linearEpochs(185));      // 185 rows, batch 1: 40,000 / 185 rounded up
         assertEquals(20, defaults.linearEpochs(40_000));    // CIFAR-10-sized sets keep the 20 epochs
-        assertEquals(30, HeadTrainer.builder().head(HeadKind.LINEAR).epochs(30).build().linearEpochs(185));
+        assertEquals(30, HeadTrainer.builder().head(HeadKind.LINEAR).solver(HeadTrainer.LinearSolver.SGD).epochs(30)
+                .build().linearEpochs(185));
         // head.json records the epochs actually run
         TrainingRun run = defaults.train(Synthetic.blobs(3, 20, 4, 1, 1));
         int rows = run.split().train().length;
@@ -104,8 +109,12 @@ class HeadTrainerTest {
     void multiLabelHeadsTuneThresholdsAndBeatChance(@TempDir Path tmp) throws Exception {
         EmbeddingSet set = Synthetic.multiLabel(600, 5, 10, 13);
         for (HeadKind kind : HeadKind.values()) {
-            TrainingRun run = HeadTrainer.builder().head(kind).multiLabel(true).epochs(kind == HeadKind.LINEAR ? 10 : 60)
-                    .thresholds(Thresholds.Mode.PER_LABEL).l2Normalize(kind == HeadKind.MLP).build().train(set);
+            HeadTrainer.Builder b = HeadTrainer.builder().head(kind).multiLabel(true)
+                    .thresholds(Thresholds.Mode.PER_LABEL).l2Normalize(kind == HeadKind.MLP);
+            if (kind == HeadKind.MLP) {
+                b.epochs(60);
+            }
+            TrainingRun run = b.build().train(set);
             MultiLabelReport test = (MultiLabelReport) run.test();
             assertTrue(test.microF1() > 0.85, kind + " micro-F1 " + test.microF1());
             assertTrue(test.microRocAuc() > 0.95, kind + " micro-AUC " + test.microRocAuc());
@@ -126,7 +135,7 @@ class HeadTrainerTest {
     @Test
     void badInputGivesClearErrors() {
         EmbeddingSet good = Synthetic.blobs(3, 10, 4, 1, 1);
-        HeadTrainer trainer = HeadTrainer.builder().epochs(2).build();
+        HeadTrainer trainer = HeadTrainer.builder().c(List.of(1.0)).build();
 
         List<List<String>> none = new ArrayList<>();
         for (int i = 0; i < good.size(); i++) {
@@ -177,33 +186,39 @@ class HeadTrainerTest {
     }
 
     @Test
-    void nothingIsHalfWritten(@TempDir Path tmp) throws Exception {
-        TrainingRun run = HeadTrainer.builder().epochs(2).build().train(Synthetic.blobs(3, 10, 4, 1, 1));
-        Path out = tmp.resolve("out");
-        Files.createDirectories(out);
-        Files.writeString(out.resolve("keep.txt"), "user file");
-        assertThrows(FileAlreadyExistsException.class, () -> run.writeTo(out, false));
-        assertEquals("user file", Files.readString(out.resolve("keep.txt")));
-
-        Path failed = tmp.resolve("failed");
-        assertThrows(IllegalStateException.class, () -> AtomicDirectory.write(failed, false, dir -> {
-            Files.writeString(dir.resolve("partial"), "x");
-            throw new IllegalStateException("disk full");
-        }));
-        assertFalse(Files.exists(failed));
-        try (Stream<Path> s = Files.list(tmp)) {
-            assertEquals(List.of(out), s.toList(), "no temporary directory is left behind");
+    void overwriteReplacesOnlyAHeadVitfitWrote(@TempDir Path tmp) throws Exception {
+        TrainingRun run = HeadTrainer.builder().c(List.of(1.0)).build().train(Synthetic.blobs(3, 10, 4, 1, 1));
+        Path project = tmp.resolve("project");
+        Files.createDirectories(project.resolve("src"));
+        Files.writeString(project.resolve("src/Main.java"), "class Main {}");
+        Files.writeString(project.resolve("README.md"), "mine");
+        // issue #11: 'train --output . --overwrite' replaced a source tree with head files
+        for (boolean overwrite : new boolean[] {false, true}) {
+            assertMessage(() -> run.writeTo(project, overwrite), "was not written by vitfit as a head");
         }
-        run.writeTo(out, true);
-        assertFalse(Files.exists(out.resolve("keep.txt")));
-        assertNotNull(Head.load(out));
+        assertEquals("class Main {}", Files.readString(project.resolve("src/Main.java")));
+        assertEquals("mine", Files.readString(project.resolve("README.md")));
+
+        Path head = tmp.resolve("head");
+        run.writeTo(head, false);
+        assertMessage(() -> run.writeTo(head, false), "pass --overwrite to replace it");
+        run.writeTo(head, true);
+        assertNotNull(Head.load(head));
+        try (Stream<Path> s = Files.list(tmp)) {
+            assertEquals(List.of(head, project), s.sorted().toList(), "no temporary directory is left behind");
+        }
+        // an output inside (or containing) the embeddings it was trained on is refused
+        Path cache = tmp.resolve("cache");
+        Files.createDirectories(cache);
+        assertMessage(() -> run.writeTo(cache.resolve("head"), false,
+                List.of(org.vitfit.io.SafeOutput.Input.of("--cache", cache))), "lies inside the --cache");
     }
 
     @Test
     void loadRejectsMissingOrForeignDirectories(@TempDir Path tmp) throws Exception {
         assertMessage(() -> Head.load(tmp), "not a vitfit head directory");
         Path dir = tmp.resolve("h");
-        HeadTrainer.builder().epochs(1).build().train(Synthetic.blobs(2, 10, 3, 1, 1)).head().save(dir);
+        HeadTrainer.builder().c(List.of(1.0)).build().train(Synthetic.blobs(2, 10, 3, 1, 1)).head().save(dir);
         Files.delete(dir.resolve(Head.MODEL_FILE));
         assertMessage(() -> Head.load(dir), "model file is missing");
     }
