@@ -80,11 +80,11 @@ public final class HeadTrainer {
     }
 
     /**
-     * The C values tried by default, strongest regularisation first: half-decades from 1e-4 to 100 (scikit-learn's
-     * {@code LogisticRegressionCV} tries ten values over 1e-4..1e4; a standardised embedding never needs C > 100).
+     * The C values tried by default, strongest regularisation first: decades from 1e-4 to 100 (scikit-learn's
+     * {@code LogisticRegressionCV} tries ten values over 1e-4..1e4; on standardised embeddings the figures no longer
+     * change above 100).
      */
-    public static final List<Double> DEFAULT_C_GRID = List.of(1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0,
-            3.0, 10.0, 30.0, 100.0);
+    public static final List<Double> DEFAULT_C_GRID = List.of(1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0, 100.0);
     /** Folds of the cross-validation used when there is no validation split. */
     public static final int DEFAULT_FOLDS = 5;
 
@@ -96,7 +96,7 @@ public final class HeadTrainer {
      */
     static final int LINEAR_MIN_STEPS = 40_000;
 
-    /** The validation loss must rise this many grid steps in a row before the C path stops. */
+    /** The C path stops after this many values in a row that do not beat the best one. */
     private static final int PATH_PATIENCE = 2;
 
     private final HeadKind kind;
@@ -306,109 +306,92 @@ public final class HeadTrainer {
                             List<String> labels, boolean crossValidate, Map<String, Provenance> runProvenance) {
         LogisticRegression.Data data = logisticData(set, split, norm, weights, labels);
         int[] train = split.train();
+        boolean validate = split.validation().length > 0;
         ModelSelection selection = null;
         float[] outOfFold = null;
         LogisticRegression.Fit fit;
-        if (split.validation().length > 0) {
-            int[] val = split.validation();
-            if (cGrid.size() == 1) {
-                fit = LogisticRegression.fit(data, train, cGrid.get(0), null);
-            } else {
-                List<Double> tried = new ArrayList<>();
-                List<Double> losses = new ArrayList<>();
-                LogisticRegression.Fit best = null;
-                double bestLoss = Double.POSITIVE_INFINITY;
-                double[] warm = null;
-                int rising = 0;
-                for (double c : cGrid) {
-                    LogisticRegression.Fit f = LogisticRegression.fit(data, train, c, warm);
-                    warm = f.params();
-                    double loss = LogisticRegression.meanLoss(data, val, f.params());
-                    tried.add(c);
-                    losses.add(loss);
-                    if (loss < bestLoss) {
-                        bestLoss = loss;
-                        best = f;
-                        rising = 0;
-                    } else if (++rising >= PATH_PATIENCE) {
-                        break;
-                    }
-                }
-                fit = best;
-                selection = new ModelSelection("C", "validation split", val.length, tried, losses,
-                        tried.get(losses.indexOf(bestLoss)));
+        if (!validate && !crossValidate) {
+            fit = LogisticRegression.fit(data, train, cGrid.get(0), null);
+        } else {
+            // One path per fold (the validation split is a single fold), C from strongest to weakest
+            // regularisation, each fit starting from the fold's previous solution.
+            int[][] valRows = validate ? new int[][] {split.validation()} : Splits.kFold(set, train, multiLabel, folds, seed);
+            int nFolds = valRows.length;
+            int[][] fitRows = new int[nFolds][];
+            for (int f = 0; f < nFolds; f++) {
+                fitRows[f] = validate ? train : Splits.foldTraining(valRows, f);
             }
-        } else if (crossValidate) {
-            int[][] parts = Splits.kFold(set, train, multiLabel, folds, seed);
-            int[][] foldTrain = new int[folds][];
-            double[][] warm = new double[folds][];
-            double[][][] solutions = new double[cGrid.size()][][];
-            float[][] oofPerC = new float[cGrid.size()][];
-            List<Double> tried = new ArrayList<>();
-            List<Double> losses = new ArrayList<>();
-            for (int f = 0; f < folds; f++) {
-                foldTrain[f] = Splits.foldTraining(parts, f);
-            }
-            Map<Integer, Integer> position = positions(train);
+            int[] scored = validate ? split.validation() : train;
+            Map<Integer, Integer> position = positions(scored);
             int k = labels.size();
-            double bestLoss = Double.POSITIVE_INFINITY;
+            double[][] warm = new double[nFolds][];
+            List<Double> tried = new ArrayList<>();
+            List<Double> metrics = new ArrayList<>();
+            List<Double> losses = new ArrayList<>();
+            double[][] bestSolutions = null;
+            float[] bestScores = null;
             int bestIndex = -1;
-            int rising = 0;
-            for (int ci = 0; ci < cGrid.size(); ci++) {
-                double c = cGrid.get(ci);
-                float[] oof = new float[train.length * k];
+            int notBetter = 0;
+            for (double c : cGrid) {
+                LogisticRegression.Fit[] foldFits = new LogisticRegression.Fit[nFolds];
+                double[][] start = warm;
+                java.util.stream.IntStream.range(0, nFolds).parallel()
+                        .forEach(f -> foldFits[f] = LogisticRegression.fit(data, fitRows[f], c, start[f],
+                                LogisticRegression.SEARCH_TOLERANCE));
+                float[] scores = new float[scored.length * k];
                 double lossSum = 0;
                 double weightSum = 0;
-                solutions[ci] = new double[folds][];
-                for (int f = 0; f < folds; f++) {
-                    LogisticRegression.Fit fold = LogisticRegression.fit(data, foldTrain[f], c, warm[f]);
-                    warm[f] = fold.params();
-                    solutions[ci][f] = fold.params();
-                    int[] val = parts[f];
+                for (int f = 0; f < nFolds; f++) {
+                    warm[f] = foldFits[f].params();
                     double w = 0;
-                    for (int r : val) {
+                    for (int r : valRows[f]) {
                         w += data.weight(r);
                     }
-                    lossSum += LogisticRegression.meanLoss(data, val, fold.params()) * w;
+                    lossSum += LogisticRegression.meanLoss(data, valRows[f], warm[f]) * w;
                     weightSum += w;
-                    float[] p = LogisticRegression.probabilities(data, val, fold.params());
-                    for (int i = 0; i < val.length; i++) {
-                        System.arraycopy(p, i * k, oof, position.get(val[i]) * k, k);
+                    float[] p = LogisticRegression.probabilities(data, valRows[f], warm[f]);
+                    for (int i = 0; i < valRows[f].length; i++) {
+                        System.arraycopy(p, i * k, scores, position.get(valRows[f][i]) * k, k);
                     }
                 }
-                double loss = lossSum / weightSum;
                 tried.add(c);
-                losses.add(loss);
-                oofPerC[ci] = oof;
-                if (loss < bestLoss) {
-                    bestLoss = loss;
-                    bestIndex = ci;
-                    rising = 0;
-                } else if (++rising >= PATH_PATIENCE) {
+                losses.add(lossSum / weightSum);
+                metrics.add(selectionMetric(data, scored, scores));
+                // Strictly better only: among equal scores the stronger regularisation wins, as in scikit-learn's
+                // LogisticRegressionCV.
+                if (bestIndex < 0 || metrics.get(metrics.size() - 1) > metrics.get(bestIndex) + 1e-12) {
+                    bestIndex = metrics.size() - 1;
+                    bestSolutions = warm.clone();
+                    bestScores = scores;
+                    notBetter = 0;
+                } else if (++notBetter >= PATH_PATIENCE) {
                     break;
                 }
             }
-            double chosen = cGrid.get(bestIndex);
-            // the folds' mean solution is a close starting point for the fit on all training rows
-            double[] start = new double[data.parameters()];
-            for (double[] s : solutions[bestIndex]) {
-                for (int i = 0; i < start.length; i++) {
-                    start[i] += s[i] / folds;
-                }
-            }
-            fit = LogisticRegression.fit(data, train, chosen, start);
+            double chosen = tried.get(bestIndex);
+            String method = validate ? "validation split" : nFolds + "-fold cross-validation";
             if (cGrid.size() > 1) {
-                selection = new ModelSelection("C", folds + "-fold cross-validation", train.length, tried, losses,
-                        chosen);
+                selection = new ModelSelection("C", method, multiLabel ? "micro ROC-AUC" : "accuracy", scored.length,
+                        tried, metrics, losses, chosen);
             }
-            outOfFold = oofPerC[bestIndex];
-        } else {
-            fit = LogisticRegression.fit(data, train, cGrid.get(0), null);
+            if (validate) {
+                fit = LogisticRegression.fit(data, train, chosen, bestSolutions[0]);
+            } else {
+                // the folds' mean solution is a close starting point for the fit on all training rows
+                double[] start = new double[data.parameters()];
+                for (double[] solution : bestSolutions) {
+                    for (int i = 0; i < start.length; i++) {
+                        start[i] += solution[i] / nFolds;
+                    }
+                }
+                fit = LogisticRegression.fit(data, train, chosen, start);
+                outOfFold = bestScores;
+            }
         }
         int d = data.d();
         int k = data.k();
-        Map<String, Provenance> provenance = new HashMap<>(runProvenance);
         double c = selection != null ? selection.chosen() : cGrid.get(0);
+        Map<String, Provenance> provenance = new HashMap<>(runProvenance);
         provenance.put("vitfit-weights", new StringProvenance("vitfit-weights", "vitfit L2-regularised logistic "
                 + "regression, L-BFGS (lbfgs4j), C " + c + ", " + fit.iterations() + " iterations, " + fit.status()));
         Model<?> model = LinearHeads.model(multiLabel ? HeadTask.MULTILABEL : HeadTask.MULTICLASS, labels,
@@ -421,6 +404,32 @@ public final class HeadTrainer {
         recorded.put("iterations", fit.iterations());
         recorded.put("solverStatus", fit.status());
         return new Fitted(model, curve, selection, recorded, outOfFold, labels);
+    }
+
+    /** Accuracy (multi-class) or micro ROC-AUC (multi-label) of {@code scores} for {@code rows}. */
+    private double selectionMetric(LogisticRegression.Data data, int[] rows, float[] scores) {
+        int k = data.k();
+        if (multiLabel) {
+            boolean[] truth = new boolean[rows.length * k];
+            for (int i = 0; i < rows.length; i++) {
+                for (int j = 0; j < k; j++) {
+                    truth[i * k + j] = data.y()[rows[i] * k + j] > 0.5f;
+                }
+            }
+            double auc = org.vitfit.eval.RocAuc.micro(scores, truth);
+            return Double.isNaN(auc) ? 0 : auc;
+        }
+        long correct = 0;
+        for (int i = 0; i < rows.length; i++) {
+            int best = 0;
+            for (int j = 1; j < k; j++) {
+                if (scores[i * k + j] > scores[i * k + best]) {
+                    best = j;
+                }
+            }
+            correct += data.y()[rows[i] * k + best] > 0.5f ? 1 : 0;
+        }
+        return correct / (double) rows.length;
     }
 
     /** The normalised rows of {@code set} with their targets over {@code labels}; weights on the training rows. */
@@ -544,8 +553,8 @@ public final class HeadTrainer {
             double[] sorted = bestEpochs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
             int chosen = (int) Math.round(sorted.length % 2 == 1 ? sorted[sorted.length / 2]
                     : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2);
-            selection = new ModelSelection("epochs", folds + "-fold cross-validation", train.length, bestEpochs,
-                    bestLosses, chosen);
+            selection = new ModelSelection("epochs", folds + "-fold cross-validation", "validation loss",
+                    train.length, bestEpochs, bestLosses, bestLosses, chosen);
             finalOptions = new MLPOptions(mlp.hiddenSize(), mlp.hiddenLayers(), mlp.activation(), mlp.dropout(),
                     mlp.learningRate(), mlp.weightDecay(), chosen, mlp.minibatchSize(), 0, 0.0, mlp.seed());
         }

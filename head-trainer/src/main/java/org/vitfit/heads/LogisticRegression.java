@@ -34,8 +34,12 @@ final class LogisticRegression {
 
     /** Iteration limit of one fit; the regularised problems converge well before it. */
     static final int MAX_ITERATIONS = 1000;
-    /** Stop when the largest gradient component of the (mean-scaled) objective is below this. */
+    /**
+     * A fit stops when the largest gradient component of the (mean-scaled) objective is below this: tight for the
+     * head itself, looser while C is being chosen, where only the validation figures of each C matter.
+     */
     static final double GRADIENT_TOLERANCE = 1e-6;
+    static final double SEARCH_TOLERANCE = 1e-4;
     private static final int CHUNK = 1024;
     private static final int PARALLEL_ROWS = 4 * CHUNK;
 
@@ -80,6 +84,11 @@ final class LogisticRegression {
      * starting from {@code start} (zeros when null; a neighbouring C's solution makes a path cheap).
      */
     static Fit fit(Data data, int[] rows, double c, double[] start) {
+        return fit(data, rows, c, start, GRADIENT_TOLERANCE);
+    }
+
+    /** {@link #fit(Data, int[], double, double[])} stopping at gradient components below {@code tolerance}. */
+    static Fit fit(Data data, int[] rows, double c, double[] start, double tolerance) {
         if (!(c > 0) || !Double.isFinite(c)) {
             throw new IllegalArgumentException("C must be a positive finite number, got " + c);
         }
@@ -116,7 +125,7 @@ final class LogisticRegression {
             for (double v : g) {
                 max = Math.max(max, Math.abs(v));
             }
-            return max <= GRADIENT_TOLERANCE ? LbfgsConstant.ReturnValue.LBFGS_STOP
+            return max <= tolerance ? LbfgsConstant.ReturnValue.LBFGS_STOP
                     : LbfgsConstant.ReturnValue.LBFGS_SUCCESS;
         };
         LbfgsConstant.LBFGS_Param param = Lbfgs.defaultParams();

@@ -1,5 +1,6 @@
 package org.vitfit.heads;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -9,31 +10,37 @@ import java.util.Locale;
  *
  * @param parameter  {@code "C"} or {@code "epochs"}
  * @param method     {@code "validation split"} or {@code "5-fold cross-validation"}
+ * @param metric     what decided: {@code accuracy} or {@code micro ROC-AUC} for C (ties go to the smaller C), the
+ *                   validation loss for epochs
  * @param rows       rows the choice was scored on (validation rows, or all training rows across the folds)
- * @param candidates values tried, in order (for C, from strongest to weakest regularisation; the path stops once
- *                   the loss has risen twice in a row)
- * @param loss       mean validation (out-of-fold) log-loss of each candidate; for epochs, the best epoch of each fold
- * @param chosen     the value the head was trained with
+ * @param candidates C values tried, from strongest to weakest regularisation (the path stops after two values that
+ *                   do not beat the best); for epochs, the best epoch of each fold
+ * @param scores     the metric of each candidate (validation or out-of-fold); for epochs, each fold's best loss
+ * @param loss       mean validation (out-of-fold) log-loss of each candidate
+ * @param chosen     the value the head was trained with (for epochs, the median of the folds' best epochs)
  */
-public record ModelSelection(String parameter, String method, int rows, List<Double> candidates, List<Double> loss,
-                             double chosen) {
+public record ModelSelection(String parameter, String method, String metric, int rows, List<Double> candidates,
+                             List<Double> scores, List<Double> loss, double chosen) {
 
     public ModelSelection {
         candidates = List.copyOf(candidates);
+        scores = List.copyOf(scores);
         loss = List.copyOf(loss);
     }
 
-    /** One line for the report. */
+    /** The report's lines. */
     public String summary() {
         if (parameter.equals("epochs")) {
             return String.format(Locale.ROOT, "epochs: %d, the median best epoch of %s on %d training rows "
-                    + "(best epochs per fold %s)", (int) chosen, method, rows, candidates.stream()
+                    + "(best epoch per fold: %s)", (int) chosen, method, rows, candidates.stream()
                     .map(v -> Integer.toString(v.intValue())).toList());
         }
-        int best = candidates.indexOf(chosen);
-        return String.format(Locale.ROOT, "C = %s chosen by %s on %d rows (log-loss %.4f; tried %s)", format(chosen),
-                method, rows, best >= 0 ? loss.get(best) : Double.NaN,
-                String.join(", ", candidates.stream().map(ModelSelection::format).toList()));
+        List<String> tried = new ArrayList<>();
+        for (int i = 0; i < candidates.size(); i++) {
+            tried.add(String.format(Locale.ROOT, "%s: %.4f", format(candidates.get(i)), scores.get(i)));
+        }
+        return String.format(Locale.ROOT, "C = %s chosen by %s %s on %d rows (%s)", format(chosen), method, metric, rows,
+                String.join(", ", tried));
     }
 
     static String format(double c) {
