@@ -96,6 +96,12 @@ public final class HeadTrainer {
      */
     static final int LINEAR_MIN_STEPS = 40_000;
 
+    /**
+     * Fewer validation rows than this choose C by chance more than by merit: an L-BFGS head then adds them to the
+     * training rows and cross-validates instead.
+     */
+    static final int MIN_VALIDATION_ROWS = 100;
+
     /** The C path stops after this many values in a row that do not beat the best one. */
     private static final int PATH_PATIENCE = 2;
 
@@ -219,13 +225,29 @@ public final class HeadTrainer {
         checkLabels(set);
         SplitAssignment split = Splits.assign(set, multiLabel, trainFraction, validationFraction, testFraction, seed);
         List<String> warnings = new ArrayList<>();
+        int validationRows = split.validation().length;
+        if (kind == HeadKind.LINEAR && solver == LinearSolver.LBFGS && validationRows > 0
+                && validationRows < MIN_VALIDATION_ROWS && split.train().length >= folds) {
+            int[] merged = new int[split.train().length + validationRows];
+            System.arraycopy(split.train(), 0, merged, 0, split.train().length);
+            System.arraycopy(split.validation(), 0, merged, split.train().length, validationRows);
+            Arrays.sort(merged);
+            split = new SplitAssignment(merged, new int[0], split.test(), split.origin() + "; its " + validationRows
+                    + " validation rows joined train, " + folds + "-fold cross-validation chose C");
+            warnings.add(validationRows + " validation rows are too few to choose C reliably; they joined the training "
+                    + "rows and C (and any thresholds) were chosen by " + folds + "-fold cross-validation instead");
+        }
         if (fractionsGiven && split.origin().equals("split column")) {
             warnings.add("--fractions was not used: the cache's split column already marks train, val and test rows");
         }
         List<String> trainLabels = checkSplitLabels(set, split);
         warnings.addAll(supportWarnings(set, split, trainLabels));
+        if ((kind == HeadKind.MLP || solver == LinearSolver.SGD) && minibatchSize > split.train().length) {
+            warnings.add("the batch size " + minibatchSize + " (--batch-size) is more than the " + split.train().length
+                    + " training rows; each step uses all of them");
+        }
         if (kind == HeadKind.MLP) {
-            checkMlpFits(set.dimension(), trainLabels.size());
+            checkMlpFits(set.dimension(), trainLabels.size(), split.train().length);
         }
         Normalization norm = Normalization.fit(set, split.train(), l2Normalize, standardize);
         float[] weights = exampleWeights(set, split.train());
@@ -477,22 +499,22 @@ public final class HeadTrainer {
         if (multiLabel) {
             return fitTribuo(set, split, norm, weights, labels, crossValidate, runProvenance, new MultiLabelFactory(),
                     l -> new MultiLabel(toLabels(l)), MLPMultiLabelTrainer::new,
-                    (epochsRun, perEpoch) -> new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(
-                            new BinaryCrossEntropy(), linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed),
+                    (epochsRun, perEpoch, batch) -> new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(
+                            new BinaryCrossEntropy(), linearOptimiser(), epochsRun, perEpoch, batch, seed),
                     // Tribuo's BinaryCrossEntropy sums over labels; scale to the mean per label, as the MLP reports it
                     train -> 1.0 / train.getOutputIDInfo().size());
         }
         return fitTribuo(set, split, norm, weights, labels, crossValidate, runProvenance, new LabelFactory(),
                 l -> new Label(l.get(0)), MLPClassificationTrainer::new,
-                (epochsRun, perEpoch) -> new org.tribuo.classification.sgd.linear.LinearSGDTrainer(
-                        new LogMulticlass(), linearOptimiser(), epochsRun, perEpoch, minibatchSize, seed),
+                (epochsRun, perEpoch, batch) -> new org.tribuo.classification.sgd.linear.LinearSGDTrainer(
+                        new LogMulticlass(), linearOptimiser(), epochsRun, perEpoch, batch, seed),
                 // Tribuo's LogMulticlass reports the log-likelihood; negate it to get the cross-entropy loss
                 train -> -1.0);
     }
 
-    /** Makes a linear SGD trainer for a number of epochs and steps per epoch. */
+    /** Makes a linear SGD trainer for a number of epochs, steps per epoch and batch size. */
     private interface LinearTrainerFactory<T extends org.tribuo.Output<T>> {
-        Trainer<T> create(int epochs, int stepsPerEpoch);
+        Trainer<T> create(int epochs, int stepsPerEpoch, int batchSize);
     }
 
     /** A trained Tribuo model with its curve and the epochs it ran (or kept). */
@@ -566,14 +588,19 @@ public final class HeadTrainer {
             MutableDataset<T> train, MutableDataset<T> val, MLPOptions options, Map<String, Provenance> runProvenance,
             Function<MLPOptions, MLPTrainer<T>> mlpTrainer, LinearTrainerFactory<T> linear,
             java.util.function.ToDoubleFunction<MutableDataset<T>> lossScale) {
+        // a batch larger than the data is the whole data (the trainer was told, see batchWarning)
+        int batch = Math.min(minibatchSize, train.size());
         if (kind == HeadKind.MLP) {
-            MLPTrainer.Fit<T> fit = mlpTrainer.apply(options).fit(train, val, runProvenance,
+            MLPOptions o = new MLPOptions(options.hiddenSize(), options.hiddenLayers(), options.activation(),
+                    options.dropout(), options.learningRate(), options.weightDecay(), options.epochs(), batch,
+                    options.patience(), options.validationFraction(), options.seed());
+            MLPTrainer.Fit<T> fit = mlpTrainer.apply(o).fit(train, val, runProvenance,
                     Trainer.INCREMENT_INVOCATION_COUNT);
             return new TribuoFit(fit.model(), fit.curve(), options.epochs());
         }
-        int perEpoch = (train.size() + minibatchSize - 1) / minibatchSize;
+        int perEpoch = (train.size() + batch - 1) / batch;
         int epochsRun = linearEpochs(perEpoch);
-        Trainer<T> trainer = linear.create(epochsRun, perEpoch);
+        Trainer<T> trainer = linear.create(epochsRun, perEpoch, batch);
         LossLog log = new LossLog(perEpoch, totalWeight(train), lossScale.applyAsDouble(train));
         Model<?> model = log.run(() -> trainer.train(train, runProvenance));
         List<Double> losses = log.curve().trainLoss();
@@ -665,10 +692,10 @@ public final class HeadTrainer {
      * Refuses an MLP whose parameters (with gradients, AdamW's two moments and the kept best copy: five floats
      * each) would not fit in this JVM's heap, before anything is allocated.
      */
-    private void checkMlpFits(int dimension, int outputs) {
+    private void checkMlpFits(int dimension, int outputs, int trainRows) {
         long h = mlp.hiddenSize();
         long params = dimension * h + h + (mlp.hiddenLayers() - 1) * (h * h + h) + h * outputs + outputs;
-        long bytes = params * 4 * 5 + (long) mlp.minibatchSize() * h * 4 * 4 * mlp.hiddenLayers();
+        long bytes = params * 4 * 5 + (long) Math.min(mlp.minibatchSize(), trainRows) * h * 4 * 4 * mlp.hiddenLayers();
         long largestArray = Math.max(dimension * h, mlp.hiddenLayers() > 1 ? h * h : 0);
         long heap = Runtime.getRuntime().maxMemory();
         if (largestArray > Integer.MAX_VALUE - 8 || bytes > heap * 0.8) {
