@@ -105,6 +105,8 @@ public final class HeadTrainer {
     /** The C path stops after this many values in a row that do not beat the best one. */
     private static final int PATH_PATIENCE = 2;
 
+    private static final Logger LOG = Logger.getLogger(HeadTrainer.class.getName());
+
     private final HeadKind kind;
     private final boolean multiLabel;
     private final LinearSolver solver;
@@ -159,7 +161,8 @@ public final class HeadTrainer {
         }
         if (b.kind == HeadKind.LINEAR && !b.mlpOptionsGiven.isEmpty()) {
             throw new IllegalArgumentException(String.join(", ", b.mlpOptionsGiven)
-                    + " only apply to the MLP head (--head mlp), not to a linear head");
+                    + (b.mlpOptionsGiven.size() == 1 ? " only applies" : " only apply")
+                    + " to the MLP head (--head mlp), not to a linear head");
         }
         if (b.kind == HeadKind.MLP && b.solver != LinearSolver.LBFGS) {
             throw new IllegalArgumentException("the solver (--solver) only applies to the linear head");
@@ -226,7 +229,9 @@ public final class HeadTrainer {
         SplitAssignment split = Splits.assign(set, multiLabel, trainFraction, validationFraction, testFraction, seed);
         List<String> warnings = new ArrayList<>();
         int validationRows = split.validation().length;
-        if (kind == HeadKind.LINEAR && solver == LinearSolver.LBFGS && validationRows > 0
+        boolean tunedThresholds = multiLabel && thresholdMode != Thresholds.Mode.FIXED;
+        if (kind == HeadKind.LINEAR && solver == LinearSolver.LBFGS && (cGrid.size() > 1 || tunedThresholds)
+                && validationRows > 0
                 && validationRows < MIN_VALIDATION_ROWS && split.train().length >= folds) {
             int[] merged = new int[split.train().length + validationRows];
             System.arraycopy(split.train(), 0, merged, 0, split.train().length);
@@ -258,7 +263,6 @@ public final class HeadTrainer {
             runProvenance.put("vitfit-backbone-sha256", new StringProvenance("vitfit-backbone-sha256", set.modelSha256()));
         }
         boolean noValidation = split.validation().length == 0;
-        boolean tunedThresholds = multiLabel && thresholdMode != Thresholds.Mode.FIXED;
         // Without validation rows, k-fold cross-validation on the training rows chooses what validation would have
         // chosen (C, the MLP's epochs, thresholds), and it is the head's check when there are no test rows either.
         boolean crossValidate = noValidation && (needsSelection() || tunedThresholds || split.test().length == 0);
@@ -379,6 +383,10 @@ public final class HeadTrainer {
                 tried.add(c);
                 losses.add(lossSum / weightSum);
                 metrics.add(selectionMetric(data, scored, scores));
+                LOG.info(String.format(Locale.ROOT, "C %s: %s %.4f, log-loss %.4f (L-BFGS iterations per fold %s)",
+                        ModelSelection.format(c), multiLabel ? "micro ROC-AUC" : "accuracy",
+                        metrics.get(metrics.size() - 1), losses.get(losses.size() - 1),
+                        Arrays.stream(foldFits).map(x -> x.iterations() + " " + x.status()).toList()));
                 // Strictly better only: among equal scores the stronger regularisation wins, as in scikit-learn's
                 // LogisticRegressionCV.
                 if (bestIndex < 0 || metrics.get(metrics.size() - 1) > metrics.get(bestIndex) + 1e-12) {
@@ -413,6 +421,8 @@ public final class HeadTrainer {
         int d = data.d();
         int k = data.k();
         double c = selection != null ? selection.chosen() : cGrid.get(0);
+        LOG.info(String.format(Locale.ROOT, "final fit on %d rows: C %s, %d L-BFGS iterations, %s, training log-loss %.4f",
+                train.length, ModelSelection.format(c), fit.iterations(), fit.status(), fit.loss()));
         Map<String, Provenance> provenance = new HashMap<>(runProvenance);
         provenance.put("vitfit-weights", new StringProvenance("vitfit-weights", "vitfit L2-regularised logistic "
                 + "regression, L-BFGS (lbfgs4j), C " + c + ", " + fit.iterations() + " iterations, " + fit.status()));

@@ -161,7 +161,7 @@ public final class LinearHeads {
         }
         var trainer = new org.tribuo.classification.sgd.linear.LinearSGDTrainer(new LogMulticlass(),
                 new AdaGrad(0.1), 1, 1, 1, 1L);
-        return trainer.train(ds, provenance);
+        return quietly(() -> trainer.train(ds, provenance));
     }
 
     private static Model<MultiLabel> multiLabelLayout(List<String> labels, int d, Map<String, Provenance> provenance) {
@@ -174,7 +174,20 @@ public final class LinearHeads {
         }
         var trainer = new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(new BinaryCrossEntropy(),
                 new AdaGrad(0.1), 1, 1, 1, 1L);
-        return trainer.train(ds, provenance);
+        return quietly(() -> trainer.train(ds, provenance));
+    }
+
+    /** The placeholder fit's progress lines say nothing about the head; keep them out of every log. */
+    private static <M> M quietly(java.util.function.Supplier<M> fit) {
+        java.util.logging.Logger logger = java.util.logging.Logger.getLogger(
+                org.tribuo.common.sgd.AbstractSGDTrainer.class.getName());
+        java.util.logging.Level level = logger.getLevel();
+        logger.setLevel(java.util.logging.Level.WARNING);
+        try {
+            return fit.get();
+        } finally {
+            logger.setLevel(level);
+        }
     }
 
     private static <T extends org.tribuo.Output<T>> SimpleDataSourceProvenance placeholderSource(
