@@ -56,15 +56,19 @@ class DatasetHeadsTest {
     @Test
     void petsFiveShotLinearAndMlpAreFarAboveChance() throws Exception {
         for (HeadKind kind : HeadKind.values()) {
-            // 5 training and 5 test images per breed, no validation: the MLP trains its fixed epochs
-            TrainingRun run = HeadTrainer.builder().head(kind).fractions(0.5, 0.0, 0.5).seed(7)
-                    .epochs(kind == HeadKind.LINEAR ? 30 : 60).patience(0).l2Normalize(true).build().train(pets);
+            // 5 training and 5 test images per breed, no validation: the linear head chooses C by 5-fold
+            // cross-validation, the MLP trains its fixed epochs
+            HeadTrainer.Builder b = HeadTrainer.builder().head(kind).fractions(0.5, 0.0, 0.5).seed(7).l2Normalize(true);
+            if (kind == HeadKind.MLP) {
+                b.epochs(60).patience(0);
+            }
+            TrainingRun run = b.build().train(pets);
             assertEquals(185, run.split().train().length);
             assertEquals(185, run.split().test().length);
             ClassificationReport test = (ClassificationReport) run.test();
             System.out.println("oxford-pets-370 " + kind.jsonName() + ": " + test.headline());
-            // chance is 1/37 = 0.027
-            assertTrue(test.accuracy() > 0.3, kind + " accuracy " + test.accuracy());
+            // chance is 1/37 = 0.027; the README's figure for the default linear head is 0.843
+            assertTrue(test.accuracy() > (kind == HeadKind.LINEAR ? 0.8 : 0.3), kind + " accuracy " + test.accuracy());
             assertEquals(37, test.perClass().size());
             if (kind == HeadKind.LINEAR) {
                 Path out = work.resolve("pets-head");
@@ -79,9 +83,9 @@ class DatasetHeadsTest {
 
     @Test
     void petsDefaultLinearHeadIsConfidentNotJustRankedRight() {
-        // with a fixed 20 epochs (3,700 Adam steps) the top class averaged 9% probability on these 185 rows
-        TrainingRun run = HeadTrainer.builder().head(HeadKind.LINEAR).fractions(0.5, 0.0, 0.5).seed(7)
-                .l2Normalize(true).build().train(pets);
+        // Tribuo's SGD with a fixed 20 epochs (3,700 Adam steps) left the top class at 9% probability on these rows
+        TrainingRun run = HeadTrainer.builder().head(HeadKind.LINEAR).fractions(0.5, 0.0, 0.5).seed(7).build()
+                .train(pets);
         int[] test = run.split().test();
         float[] scores = run.head().scores(pets, test);
         int k = scores.length / test.length;
@@ -102,7 +106,7 @@ class DatasetHeadsTest {
 
     @Test
     void cocoMultiLabelBeatsThePriorBaseline() {
-        TrainingRun run = HeadTrainer.builder().head(HeadKind.LINEAR).multiLabel(true).epochs(30).l2Normalize(true)
+        TrainingRun run = HeadTrainer.builder().head(HeadKind.LINEAR).multiLabel(true).l2Normalize(true)
                 .build().train(coco);
         MultiLabelReport heldOut = (MultiLabelReport) run.test();
         // the split column has train and val only: val is held out, validation is carved from train
@@ -110,7 +114,9 @@ class DatasetHeadsTest {
         double baseline = priorBaselineMicroF1(coco, run.split());
         System.out.println("coco-mini linear: " + heldOut.headline() + "; prior baseline micro-F1 " + baseline);
         assertTrue(heldOut.microF1() > baseline + 0.1, "micro-F1 " + heldOut.microF1() + " vs baseline " + baseline);
-        assertTrue(heldOut.microRocAuc() > 0.85, "micro ROC-AUC " + heldOut.microRocAuc());
+        assertTrue(heldOut.microRocAuc() > 0.88, "micro ROC-AUC " + heldOut.microRocAuc());
+        // README: mAP 0.52 on the 79 val images (labels without positives there left out)
+        assertTrue(heldOut.meanAveragePrecision() > 0.45, "mAP " + heldOut.meanAveragePrecision());
     }
 
     /**

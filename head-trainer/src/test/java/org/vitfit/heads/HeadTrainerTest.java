@@ -20,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -43,8 +44,10 @@ class HeadTrainerTest {
         List<Double> loss = run.curve().trainLoss();
         assertEquals("iteration", run.curve().unit());
         assertTrue(loss.get(loss.size() - 1) < loss.get(0), run.curve().toString());
-        // 24 validation rows chose C; head.json records it
-        assertEquals("validation split", run.selection().method());
+        // 24 validation rows are too few to choose C: they join train and 5-fold cross-validation chooses it
+        assertEquals("5-fold cross-validation", run.selection().method());
+        assertTrue(run.warnings().get(0).startsWith("24 validation rows are too few to choose C reliably"));
+        assertEquals(192, run.split().train().length);
         assertEquals(run.selection().chosen(), run.head().metadata().training().get("C"));
         assertTrue(HeadTrainer.DEFAULT_C_GRID.contains(run.selection().chosen()));
 
@@ -129,6 +132,66 @@ class HeadTrainerTest {
             }
             assertOnnxMatches(loaded, out.resolve("head.onnx"), set);
             assertFalse(Files.exists(out.resolve("confusion_matrix.png")));
+        }
+    }
+
+    @Test
+    void withoutValidationRowsCrossValidationChoosesWhatValidationWould() {
+        // issue #14: with no validation split, per-label thresholds became a fixed 0.5 and the MLP never stopped early
+        EmbeddingSet set = Synthetic.multiLabel(400, 4, 8, 21);
+        TrainingRun linear = HeadTrainer.builder().multiLabel(true).fractions(0.8, 0, 0.2)
+                .thresholds(Thresholds.Mode.PER_LABEL).build().train(set);
+        assertEquals("5-fold cross-validation", linear.selection().method());
+        assertEquals("micro ROC-AUC", linear.selection().metric());
+        assertEquals(Thresholds.Mode.PER_LABEL, linear.head().thresholds().mode());
+        float[] t = linear.head().thresholds().values();
+        assertFalse(t[0] == 0.5f && t[1] == 0.5f && t[2] == 0.5f && t[3] == 0.5f, java.util.Arrays.toString(t));
+        assertEquals(320, linear.crossValidation().examples());
+        assertTrue(linear.checkedBy().startsWith("test split"), linear.checkedBy());
+
+        TrainingRun mlp = HeadTrainer.builder().head(HeadKind.MLP).multiLabel(true).hiddenSize(32).epochs(80)
+                .fractions(0.8, 0, 0.2).build().train(set);
+        ModelSelection epochs = mlp.selection();
+        assertEquals("epochs", epochs.parameter());
+        assertEquals(5, epochs.candidates().size(), "one best epoch per fold");
+        double[] best = epochs.candidates().stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        assertEquals(best[2], epochs.chosen(), "the median of the folds' best epochs");
+        assertEquals((int) epochs.chosen(), mlp.curve().trainLoss().size(), "the final fit runs the chosen epochs");
+        assertEquals((int) epochs.chosen(), mlp.head().metadata().training().get("epochs"));
+        assertTrue(((MultiLabelReport) mlp.test()).microRocAuc() > 0.9);
+
+        // enough validation rows (120) choose C themselves
+        TrainingRun validated = HeadTrainer.builder().build().train(Synthetic.blobs(3, 400, 8, 1, 9));
+        assertEquals("validation split", validated.selection().method());
+        assertEquals(120, validated.selection().rows());
+        assertNull(validated.crossValidation());
+    }
+
+    @Test
+    void unmeasurableClassesAndUnusedOptionsAreSaid() {
+        EmbeddingSet blobs = Synthetic.blobs(3, 20, 4, 1, 5);
+        List<List<String>> labels = new ArrayList<>();
+        List<String> splits = new ArrayList<>();
+        for (int i = 0; i < blobs.size(); i++) {
+            labels.add(blobs.labels(i));
+            splits.add(i % 5 == 0 ? "test" : i % 5 == 1 ? "val" : "train");
+        }
+        labels.set(2, List.of("loner"));
+        EmbeddingSet set = new EmbeddingSet(blobs.data(), 4, labels, splits, null, null, "cache c");
+        TrainingRun run = HeadTrainer.builder().c(List.of(1.0)).fractions(0.5, 0.3, 0.2).build().train(set);
+        assertTrue(run.warnings().contains("--fractions was not used: the cache's split column already marks train, "
+                + "val and test rows"), run.warnings().toString());
+        assertTrue(run.warnings().stream().anyMatch(w -> w.startsWith("1 class has no validation rows")
+                && w.contains("'loner' (1 image)")), run.warnings().toString());
+        assertTrue(run.report().contains("WARNING: 1 class has no test rows"), run.report());
+    }
+
+    @Test
+    void divergingTrainingIsRefused() {
+        EmbeddingSet set = Synthetic.blobs(3, 20, 4, 1, 5);
+        for (HeadTrainer.Builder b : List.of(HeadTrainer.builder().head(HeadKind.MLP).hiddenSize(8).learningRate(1e30),
+                HeadTrainer.builder().solver(HeadTrainer.LinearSolver.SGD).epochs(2).learningRate(1e30))) {
+            assertMessage(() -> b.build().train(set), "training diverged. Lower the learning rate (--lr)");
         }
     }
 
