@@ -69,8 +69,8 @@ final class LogisticRegression {
      *
      * @param params     see the class comment
      * @param iterations L-BFGS iterations taken
-     * @param loss       mean data loss at the solution (without the penalty)
-     * @param lossCurve  mean data loss after each iteration
+     * @param loss       mean data loss at the solution (without the penalty; per label for sigmoid)
+     * @param lossCurve  mean data loss after each iteration (per label for sigmoid)
      * @param status     how L-BFGS stopped (liblbfgs's return code name)
      */
     record Fit(double[] params, int iterations, double loss, List<Double> lossCurve, String status) {
@@ -93,7 +93,7 @@ final class LogisticRegression {
             throw new IllegalArgumentException("C must be a positive finite number, got " + c);
         }
         int p = data.parameters();
-        double[] params = start == null ? new double[p] : start.clone();
+        double[] params = start == null ? priorStart(data, rows) : start.clone();
         double totalWeight = 0;
         for (int r : rows) {
             totalWeight += data.weight(r);
@@ -119,8 +119,9 @@ final class LogisticRegression {
             return loss + 0.5 * lambda * penalty;
         };
         List<Double> curve = new ArrayList<>();
+        double perLabel = data.link() == Link.SIGMOID ? 1.0 / data.k() : 1.0;
         LbfgsConstant.LBFGS_Progress progress = (instance, w, g, fx, xnorm, gnorm, step, n, k, ls) -> {
-            curve.add(lastLoss[0]);
+            curve.add(lastLoss[0] * perLabel);
             double max = 0;
             for (double v : g) {
                 max = Math.max(max, Math.abs(v));
@@ -135,9 +136,46 @@ final class LogisticRegression {
         LbfgsConstant.ReturnValue status = Lbfgs.lbfgs(p, params, new MutableDouble(), evaluate, progress, null, param);
         Finite.require(params, "the logistic-regression weights (C " + c + ")",
                 "the embeddings may hold extreme values; check them, or lower C");
-        double loss = lossAndGradient(data, rows, params, null) * scale;
+        double loss = lossAndGradient(data, rows, params, null) * scale * perLabel;
         Finite.require(loss, "the training loss of the logistic regression (C " + c + ")", "lower C");
         return new Fit(params, curve.size(), loss, curve, status.name());
+    }
+
+    /**
+     * The starting point of a fit without a warm start: zero weights and the biases of the intercept-only model
+     * (log class frequencies for softmax, log-odds per label for sigmoid, frequencies kept inside
+     * [1/(2n), 1 - 1/(2n)]). Under strong regularisation the solution is close to it; from zeros instead, the
+     * unpenalised biases of rare labels crawl towards it through a badly conditioned problem (hundreds of
+     * iterations).
+     */
+    static double[] priorStart(Data data, int[] rows) {
+        int d = data.d();
+        int k = data.k();
+        double[] params = new double[data.parameters()];
+        double[] positive = new double[k];
+        double total = 0;
+        for (int r : rows) {
+            double s = data.weight(r);
+            total += s;
+            for (int c = 0; c < k; c++) {
+                positive[c] += s * data.y()[r * k + c];
+            }
+        }
+        double floor = 0.5 / Math.max(1, rows.length);
+        double meanLog = 0;
+        for (int c = 0; c < k; c++) {
+            double freq = Math.min(1 - floor, Math.max(floor, positive[c] / Math.max(total, 1e-12)));
+            double b = data.link() == Link.SOFTMAX ? Math.log(freq) : Math.log(freq / (1 - freq));
+            params[c * (d + 1) + d] = b;
+            meanLog += b / k;
+        }
+        if (data.link() == Link.SOFTMAX) {
+            // a softmax ignores a common shift; centred biases keep the fit where scikit-learn's lands
+            for (int c = 0; c < k; c++) {
+                params[c * (d + 1) + d] -= meanLog;
+            }
+        }
+        return params;
     }
 
     /**
