@@ -98,7 +98,7 @@ class DatasetHeadsTest {
             meanTop += top / test.length;
         }
         ClassificationReport report = (ClassificationReport) run.test();
-        System.out.println("oxford-pets-370 linear, default epochs: " + report.headline() + ", mean top probability "
+        System.out.println("oxford-pets-370 linear, defaults: " + report.headline() + ", mean top probability "
                 + meanTop);
         assertTrue(meanTop > 0.3, "mean probability of the top class " + meanTop);
         assertTrue(report.accuracy() > 0.8, "accuracy " + report.accuracy());
