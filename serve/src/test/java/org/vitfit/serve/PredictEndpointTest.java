@@ -207,6 +207,28 @@ class PredictEndpointTest {
                 .POST(HttpRequest.BodyPublishers.ofByteArray(fieldsOnly)).build()), 400, "no_image_part");
     }
 
+    /** What browsers send: a quoted boundary, a plain field first, a file name with ';' and spaces, binary bytes. */
+    @Test
+    void multipartAsBrowsersSendIt() throws Exception {
+        byte[] photo = Files.readAllBytes(PetsClassifier.photo("Abyssinian"));
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        body.writeBytes(("--" + BOUNDARY + "\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--"
+                + BOUNDARY + "\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a;b c.jpg\"\r\n"
+                + "Content-Type: image/jpeg\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+        body.writeBytes(photo);
+        body.writeBytes(("\r\n--" + BOUNDARY + "--\r\nepilogue").getBytes(StandardCharsets.UTF_8));
+        Answer a = send(to("predict").header("Content-Type", "multipart/form-data; boundary=\"" + BOUNDARY + "\"")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())).build());
+        assertEquals(200, a.status(), String.valueOf(a.json()));
+        assertEquals("a;b c.jpg", a.json().path("file").asText());
+        assertEquals(classifier.classify(PetsClassifier.photo("Abyssinian")).best().label(),
+                a.json().path("top").get(0).path("label").asText());
+        // Truncated: the closing boundary never comes.
+        byte[] truncated = Arrays.copyOf(body.toByteArray(), body.size() / 2);
+        assertError(send(to("predict").header("Content-Type", "multipart/form-data; boundary=" + BOUNDARY)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(truncated)).build()), 400, "malformed_multipart");
+    }
+
     @Test
     void wrongRoutesMethodsAndParametersAreRefused() throws Exception {
         Answer get = send(to("predict").GET().build());

@@ -1,0 +1,184 @@
+package org.vitfit.serve;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.vitfit.classify.VitClassifier;
+
+import java.io.IOException;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Clients that open a connection, send part of a request and stall must cost the server a connection, not a thread:
+ * the health check and everybody else's predictions go on, and the stalled request is answered 408 (or closed) once
+ * it has been idle for the configured time. Loopback sockets only; every test bounds its own time.
+ */
+class SlowClientTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    static VitClassifier classifier;
+    static byte[] photo;
+    static String expectedLabel;
+
+    @BeforeAll
+    static void load() throws IOException {
+        classifier = VitClassifier.load(PetsClassifier.file());
+        Path p = PetsClassifier.photo("pug");
+        photo = Files.readAllBytes(p);
+        expectedLabel = classifier.classify(p).best().label();
+        assertEquals("pug", expectedLabel);
+    }
+
+    @AfterAll
+    static void close() throws IOException {
+        classifier.close();
+    }
+
+    private static ClassifierServer.Options options() {
+        // Two inference threads: the JDK server this replaced froze with two stalled clients on two threads.
+        return ClassifierServer.Options.defaults().withPort(0).withThreads(2);
+    }
+
+    /** Opens {@code n} connections, half stalled inside their headers, half inside their body. */
+    private static List<RawHttp> stall(ClassifierServer server, int n) throws IOException {
+        List<RawHttp> stalled = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            RawHttp c = new RawHttp(server.port());
+            if (i % 2 == 0) {
+                c.send("POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty");
+            } else {
+                c.send(RawHttp.postHead("/predict", "image/jpeg", photo.length)).send(Arrays.copyOf(photo, 1000));
+            }
+            stalled.add(c);
+        }
+        return stalled;
+    }
+
+    private static void closeAll(List<RawHttp> connections) throws IOException {
+        for (RawHttp c : connections) {
+            c.close();
+        }
+    }
+
+    /**
+     * 64 stalled connections (32 inside their headers, 32 inside their body), then /health must answer within 1 s
+     * and 50 predictions, 16 at a time, must all succeed with the right label; the stalled ones are still open.
+     */
+    @Test
+    @Timeout(120)
+    void sixtyFourStalledConnectionsDoNotStallHealthOrPredictions() throws Exception {
+        try (ClassifierServer server = ClassifierServer.start(classifier, options())) {
+            HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+            HttpRequest health = HttpRequest.newBuilder(server.uri().resolve("health")).timeout(Duration.ofSeconds(5))
+                    .GET().build();
+            assertEquals(200, http.send(health, HttpResponse.BodyHandlers.ofString()).statusCode()); // warm up
+            List<RawHttp> stalled = stall(server, 64);
+            try {
+                for (int i = 0; i < 5; i++) {
+                    long t0 = System.nanoTime();
+                    HttpResponse<String> r = http.send(health, HttpResponse.BodyHandlers.ofString());
+                    double ms = (System.nanoTime() - t0) / 1e6;
+                    assertEquals(200, r.statusCode());
+                    assertTrue(ms < 1000, "/health took " + ms + " ms with 64 stalled connections");
+                }
+                HttpRequest predict = HttpRequest.newBuilder(server.uri().resolve("predict"))
+                        .timeout(Duration.ofSeconds(60)).header("Content-Type", "image/jpeg")
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(photo)).build();
+                ExecutorService clients = Executors.newFixedThreadPool(16);
+                try {
+                    List<Future<HttpResponse<String>>> answers = new ArrayList<>();
+                    for (int i = 0; i < 50; i++) {
+                        answers.add(clients.submit(() -> http.send(predict, HttpResponse.BodyHandlers.ofString())));
+                    }
+                    for (Future<HttpResponse<String>> f : answers) {
+                        HttpResponse<String> r = f.get();
+                        assertEquals(200, r.statusCode(), r.body());
+                        assertEquals(expectedLabel, JSON.readTree(r.body()).path("top").get(0).path("label").asText());
+                    }
+                } finally {
+                    clients.shutdownNow();
+                }
+                for (RawHttp c : stalled) {
+                    assertFalse(c.closedWithin(1), "a stalled connection is left alone within its idle time");
+                }
+            } finally {
+                closeAll(stalled);
+            }
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void aStalledBodyIsAnswered408AfterTheIdleTimeout() throws Exception {
+        try (ClassifierServer server = ClassifierServer.start(classifier, options().withIdleTimeoutMillis(1_500));
+             RawHttp c = new RawHttp(server.port())) {
+            long t0 = System.nanoTime();
+            c.send(RawHttp.postHead("/predict", "image/jpeg", photo.length)).send(Arrays.copyOf(photo, 1000));
+            RawHttp.Answer a = c.read(false, 20_000);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            assertEquals(408, a.status(), new String(a.body()));
+            assertNotNull(a.json());
+            assertEquals("request_timeout", a.code());
+            assertTrue(a.json().path("error").path("message").asText().contains("after 1000 bytes of " + photo.length),
+                    a.json().toString());
+            assertTrue(seconds >= 1.4 && seconds < 10, "answered after the 1.5 s idle timeout, took " + seconds + " s");
+            assertTrue(c.closedWithin(5_000), "and the connection is closed");
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void stalledHeadersAreClosedAfterTheIdleTimeout() throws Exception {
+        try (ClassifierServer server = ClassifierServer.start(classifier, options().withIdleTimeoutMillis(1_500));
+             RawHttp c = new RawHttp(server.port())) {
+            long t0 = System.nanoTime();
+            c.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nAcc");
+            assertTrue(c.closedWithin(20_000), "the server closes a connection whose headers stall");
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            assertTrue(seconds >= 1.4 && seconds < 10, "closed after the 1.5 s idle timeout, took " + seconds + " s");
+        }
+    }
+
+    /** Bodies held at once are bounded: beyond the limit a request is told to come back (503), not queued. */
+    @Test
+    @Timeout(60)
+    void uploadsInFlightAreBoundedTogether() throws Exception {
+        try (ClassifierServer server = ClassifierServer.start(classifier,
+                options().withMaxUploadBytes(photo.length + 1000L).withMaxBufferedBytes(photo.length + 1000L));
+             RawHttp first = new RawHttp(server.port());
+             RawHttp second = new RawHttp(server.port())) {
+            first.send(RawHttp.postHead("/predict", "image/jpeg", photo.length))
+                    .send(Arrays.copyOf(photo, photo.length - 10));
+            Thread.sleep(300); // the first upload's bytes are held by the server
+            RawHttp.Answer busy = second.send(RawHttp.postHead("/predict", "image/jpeg", photo.length)).send(photo).read();
+            assertEquals(503, busy.status(), new String(busy.body()));
+            assertEquals("busy", busy.code());
+            assertEquals("1", busy.header("retry-after"));
+            first.send(Arrays.copyOfRange(photo, photo.length - 10, photo.length));
+            JsonNode ok = first.read().json();
+            assertEquals(expectedLabel, ok.path("top").get(0).path("label").asText());
+            RawHttp.Answer again = second.send(RawHttp.postHead("/predict", "image/jpeg", photo.length)).send(photo).read();
+            assertEquals(200, again.status(), "the budget is given back after each answer: " + new String(again.body()));
+        }
+    }
+}
