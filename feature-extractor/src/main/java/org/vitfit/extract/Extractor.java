@@ -15,8 +15,6 @@ import org.vitfit.runtime.Hashing;
 import org.vitfit.runtime.ModelDescriptor;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -31,9 +29,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Embeds every image of an input into an embedding cache: the {@code vitfit extract} command.
@@ -183,18 +179,16 @@ public final class Extractor implements AutoCloseable {
     /** One run of the three stages. Counters are written by the writer thread and read after it has ended. */
     private static final class Pipeline {
 
-        private enum Kind { EMBED, UNCHANGED, COPY, FAILED, FATAL }
+        private enum Kind { EMBED, UNCHANGED, COPY, FAILED }
 
         private static final class Result {
             final InputItem item;
             Kind kind;
             String sha256;
             long size;
-            FloatBuffer pixels;
             CacheRow source;
             String reason;
             String message;
-            Throwable fatal;
             int vectorOffset;
 
             Result(InputItem item) {
@@ -223,13 +217,8 @@ public final class Extractor implements AutoCloseable {
         private final Map<String, CacheRow> knownBySha = new HashMap<>();
         private final VectorDtype dtype;
 
-        private final BlockingQueue<FloatBuffer> freePixels;
-        /** How far ahead of the consumer workers may run; sizes the reorder ring. */
-        private final Semaphore tickets;
-        private final Result[] ring;
-        private final AtomicInteger next = new AtomicInteger();
         private final BlockingQueue<Job> jobs = new ArrayBlockingQueue<>(4);
-        private volatile boolean stopping;
+        private DecodeStage<InputItem, Result> decode;
         private volatile Throwable writerFailure;
 
         long embedded;
@@ -251,27 +240,16 @@ public final class Extractor implements AutoCloseable {
             this.dtype = writer.dtype();
             this.knownByPath = writer.liveRowsByPath();
             knownByPath.values().forEach(r -> knownBySha.putIfAbsent(r.sha256(), r));
-            // Workers hold one buffer each; the rest lets them run ahead while a batch is inferred.
-            int pool = options.threads() + Math.min(options.batchSize(), 64) + 2;
-            this.freePixels = new ArrayBlockingQueue<>(pool);
-            int floats = preparer.floatsPerImage();
-            for (int i = 0; i < pool; i++) {
-                freePixels.add(ByteBuffer.allocateDirect(floats * Float.BYTES).order(ByteOrder.nativeOrder())
-                        .asFloatBuffer());
-            }
-            int ahead = Math.max(64, 4 * pool);
-            this.tickets = new Semaphore(ahead);
-            this.ring = new Result[ahead];
         }
 
         void execute() throws IOException {
-            List<Thread> workers = new ArrayList<>();
-            for (int t = 0; t < options.threads(); t++) {
-                Thread w = new Thread(this::work, "vitfit-decode-" + t);
-                w.setDaemon(true);
-                workers.add(w);
-                w.start();
-            }
+            // Workers hold one buffer each; the rest lets them run ahead while a batch is inferred.
+            int pool = options.threads() + Math.min(options.batchSize(), 64) + 2;
+            decode = DecodeStage.start(items, options.threads(), pool, preparer.floatsPerImage(), (item, pixels) -> {
+                Result r = new Result(item);
+                prepare(r, pixels);
+                return r.kind == Kind.EMBED ? DecodeStage.Outcome.withPixels(r) : DecodeStage.Outcome.withoutPixels(r);
+            });
             Thread writerThread = new Thread(this::write, "vitfit-cache-writer");
             writerThread.setDaemon(true);
             writerThread.start();
@@ -281,17 +259,13 @@ public final class Extractor implements AutoCloseable {
             } catch (Throwable t) {
                 failure = t;
             } finally {
-                stopping = true;
-                workers.forEach(Thread::interrupt);
                 // The writer drains what was queued (all of it valid) before it sees END.
                 try {
+                    decode.close();
                     while (writerThread.isAlive() && !jobs.offer(END, 100, TimeUnit.MILLISECONDS)) {
                         // the writer is busy; try again
                     }
                     writerThread.join();
-                    for (Thread w : workers) {
-                        w.join();
-                    }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     failure = failure != null ? failure : e;
@@ -311,35 +285,6 @@ public final class Extractor implements AutoCloseable {
             }
             if (failure != null) {
                 throw new IOException("extraction interrupted: " + failure, failure);
-            }
-        }
-
-        /** Worker: claim a pixel buffer, then the next image, so the image the consumer waits for always has one. */
-        private void work() {
-            try {
-                while (!stopping) {
-                    tickets.acquire();
-                    FloatBuffer pixels = freePixels.take();
-                    int index = next.getAndIncrement();
-                    if (index >= items.size()) {
-                        freePixels.put(pixels);
-                        tickets.release();
-                        return;
-                    }
-                    Result r = new Result(items.get(index));
-                    try {
-                        prepare(r, pixels);
-                    } catch (Throwable t) {
-                        r.kind = Kind.FATAL;
-                        r.fatal = t;
-                    }
-                    if (r.kind != Kind.EMBED) {
-                        freePixels.put(pixels);
-                    }
-                    publish(index, r);
-                }
-            } catch (InterruptedException e) {
-                // stopping
             }
         }
 
@@ -401,7 +346,6 @@ public final class Extractor implements AutoCloseable {
                 return;
             }
             r.kind = Kind.EMBED;
-            r.pixels = pixels;
         }
 
         private static String linkTarget(Path link) {
@@ -418,25 +362,6 @@ public final class Extractor implements AutoCloseable {
             r.message = message;
         }
 
-        private void publish(int index, Result r) {
-            synchronized (ring) {
-                ring[index % ring.length] = r;
-                ring.notifyAll();
-            }
-        }
-
-        private Result take(int index) throws InterruptedException {
-            int slot = index % ring.length;
-            synchronized (ring) {
-                while (ring[slot] == null) {
-                    ring.wait();
-                }
-                Result r = ring[slot];
-                ring[slot] = null;
-                return r;
-            }
-        }
-
         /** The inference stage, on the calling thread: results in input order, batched for the model. */
         private void consume() throws IOException, InterruptedException {
             int batch = embedder.batchSize();
@@ -446,15 +371,15 @@ public final class Extractor implements AutoCloseable {
                 if (writerFailure != null) {
                     throw new IOException("writing the cache failed: " + writerFailure.getMessage(), writerFailure);
                 }
-                Result r = take(index);
-                tickets.release();
-                if (r.kind == Kind.FATAL) {
-                    throw new IOException("unexpected failure preparing " + r.item.file() + ": " + r.fatal, r.fatal);
+                DecodeStage.Prepared<InputItem, Result> p = decode.take(index);
+                if (p.failure() != null) {
+                    throw new IOException("unexpected failure preparing " + p.item().file() + ": " + p.failure(),
+                            p.failure());
                 }
-                if (r.kind == Kind.EMBED) {
-                    embedder.put(inBatch, r.pixels, 0);
-                    freePixels.put(r.pixels);
-                    r.pixels = null;
+                Result r = p.value();
+                if (p.pixels() != null) {
+                    embedder.put(inBatch, p.pixels(), 0);
+                    decode.release(p.pixels());
                     r.vectorOffset = inBatch * embedder.dimension();
                     inBatch++;
                 }

@@ -240,9 +240,22 @@ public final class VitClassifier implements AutoCloseable {
         for (int i = 0; i < n; i++) {
             preprocessor.apply(images.get(i), batch, i * per);
         }
+        return classifyPixels(batch, n);
+    }
+
+    /**
+     * Classifies {@code n} images already preprocessed with this classifier's recipe
+     * ({@code descriptor().preprocessing()}, e.g. by parallel decoders): {@code [n, 3, H, W]} float32 from index 0
+     * of {@code pixels}, which may be longer (a batch buffer reused for a last, shorter batch) and is not modified.
+     * Answers are in input order.
+     */
+    public List<Classification> classifyPixels(FloatBuffer pixels, int n) throws IOException {
         long[] shape = {n, 3, descriptor.imageHeight(), descriptor.imageWidth()};
         int k = descriptor.labels().size();
-        try (OnnxTensor input = OnnxTensor.createTensor(OrtEnvironment.getEnvironment(), batch.position(0), shape);
+        // A view: a direct buffer is read in place by ONNX Runtime, without a copy.
+        FloatBuffer view = pixels.duplicate();
+        view.position(0).limit(Math.toIntExact(n * 3L * descriptor.imageHeight() * descriptor.imageWidth()));
+        try (OnnxTensor input = OnnxTensor.createTensor(OrtEnvironment.getEnvironment(), view, shape);
              OrtSession.Result result = opened.session().run(Map.of(descriptor.input(), input), outputs)) {
             float[][] probabilities = rows(result, ClassifierDescriptor.OUTPUT_PROBABILITIES, n, k);
             float[][] logits = rows(result, ClassifierDescriptor.OUTPUT_LOGITS, n, k);
