@@ -1,12 +1,17 @@
 package org.vitfit.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.vitfit.classify.Classification;
 import org.vitfit.classify.VitClassifier;
+import org.vitfit.extract.DecodeStage;
+import org.vitfit.extract.ImagePreparer;
+import org.vitfit.extract.InputItem;
+import org.vitfit.io.OutputKind;
+import org.vitfit.io.SafeOutput;
 import org.vitfit.onnx.Device;
+import org.vitfit.preprocess.ImageDecodeException;
 import org.vitfit.preprocess.ImageDecoder;
+import org.vitfit.preprocess.PreprocessRecipe;
+import org.vitfit.runtime.Finite;
 import org.vitfit.runtime.ModelDescriptor;
 import org.vitfit.runtime.TopK;
 import org.vitfit.runtime.VitModel;
@@ -15,9 +20,18 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.Writer;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.Callable;
 
@@ -26,16 +40,36 @@ import java.util.concurrent.Callable;
                 "Classify images with an exported classifier or with a converted model's own head.",
                 "",
                 "--classifier takes the one-file classifier from 'vitfit export'; --model takes a directory from",
-                "'vitfit convert' whose checkpoint has a classification head (e.g. ImageNet).",
+                "'vitfit convert' whose checkpoint has a classification head (e.g. ImageNet: top-5 of 1000 classes).",
+                "",
+                "Inputs: image files, folders (searched recursively, like 'vitfit extract'), .csv/.jsonl manifests,",
+                "globs in quotes ('photos/**/*.jpg'; * stays within a folder, ** crosses folders) and --list files.",
+                "Images are decoded in parallel and classified in batches. An image that cannot be read or decoded",
+                "is reported as an error entry and the run goes on.",
+                "",
+                "Output, one entry per image in input order: text (default), JSON Lines (--json), or a file",
+                "(--output FILE.csv|FILE.jsonl). Entries give the class index and label of each of the top-k",
+                "classes (ImageNet repeats some names, so the index is what identifies a class):",
+                "  {\"path\":\"a.jpg\",\"labels\":[\"tabby\"],\"top\":[{\"index\":281,\"label\":\"tabby\",\"score\":0.81},...]}",
+                "  {\"path\":\"b.jpg\",\"error\":{\"reason\":\"truncated\",\"message\":\"...\"}}",
                 "",
                 "Examples:",
                 "  vitfit predict --classifier target/pets.vitfit photo.jpg",
-                "  vitfit predict --model target/vit-tiny models/vit-tiny-patch16-224-augreg/samples/*.JPEG",
+                "  vitfit predict --classifier target/pets.vitfit photos/ --output predictions.csv",
+                "  vitfit predict --model target/vit-tiny 'samples/*.JPEG' --json",
+                "  find photos -name '*.png' | vitfit predict --classifier pets.vitfit --list - --output p.jsonl",
+        },
+        footer = {
+                "",
+                "Exit status: 0 every image classified; 3 some images could not be (their entries say why, the",
+                "others were classified); 1 an error that stopped the run (nothing written to --output).",
         },
         mixinStandardHelpOptions = true)
 final class PredictCommand implements Callable<Integer> {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Exit status when the run finished but some images could not be classified. */
+    static final int SOME_FAILED = 3;
+    private static final long PROGRESS_NANOS = 10_000_000_000L;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     Source source;
@@ -51,79 +85,369 @@ final class PredictCommand implements Callable<Integer> {
         Path classifier;
     }
 
-    @Option(names = "--top-k", defaultValue = "5", paramLabel = "K", description = "Classes to print per image (default ${DEFAULT-VALUE}).")
+    @Parameters(arity = "0..*", paramLabel = "INPUT", description = "Image files, folders, manifests or quoted globs.")
+    List<String> inputs = new ArrayList<>();
+
+    @Option(names = "--list", paramLabel = "FILE", description = "A text file with one image path per line (relative "
+            + "to the file's folder; '#' starts a comment); '-' reads the paths from standard input. Repeatable.")
+    List<String> lists = new ArrayList<>();
+
+    @Option(names = "--top-k", defaultValue = "5", paramLabel = "K", description = "Classes per image (default ${DEFAULT-VALUE}).")
     int topK;
 
-    @Option(names = "--json", description = "Print one JSON object per image: {\"file\":..., \"top\":[{\"label\":..., "
-            + "\"score\":...}]}, plus \"labels\" (the labels above their thresholds) for a multi-label classifier.")
+    @Option(names = "--json", description = "Print one JSON object per image (JSON Lines) instead of text.")
     boolean json;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "FILE", description = "Write the entries to FILE (.csv or .jsonl) "
+            + "instead of the console; written in full, then moved into place.")
+    Path output;
+
+    @Option(names = "--format", paramLabel = "csv|jsonl", description = "Format of --output when its name does not say.")
+    String format;
+
+    @Option(names = "--overwrite", description = "Replace --output if it is a predictions file vitfit wrote.")
+    boolean overwrite;
+
+    @Option(names = "--batch-size", paramLabel = "N", description = "Images per inference call (default: 8 on CPU, 32 on CUDA).")
+    Integer batchSize;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Decode threads (default: the number of cores).")
+    Integer threads;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda[:N]", description = "Where to run (default ${DEFAULT-VALUE}).")
     String device;
 
-    @Parameters(arity = "1..*", paramLabel = "IMAGE", description = "Image files.")
-    List<Path> images;
+    /** Why an image has no prediction: a reason from the extractor's vocabulary and a message. */
+    private record Failure(String reason, String message) {
+    }
+
+    /** One image on its way to the output: decoded into batch slot {@code slot}, or failed. */
+    private record Pending(InputItem item, Failure failure, int slot) {
+    }
+
+    private record Summary(long classified, long failed) {
+    }
 
     @Override
     public Integer call() throws Exception {
-        if (topK < 1) {
-            throw new IllegalArgumentException("--top-k must be >= 1, got " + topK);
+        Device dev = Device.parse(device);
+        int batch = batchSize != null ? batchSize : dev.kind() == Device.Kind.CUDA ? 32 : 8;
+        int decoders = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        if (topK < 1 || batch < 1 || decoders < 1) {
+            throw new IllegalArgumentException("--top-k, --batch-size and --threads must be >= 1, got " + topK + ", "
+                    + batch + ", " + decoders);
         }
-        if (source.classifier != null) {
-            return predictWithClassifier(source.classifier);
+        if (output == null && (format != null || overwrite)) {
+            throw new IllegalArgumentException((format != null ? "--format" : "--overwrite") + " applies to --output, "
+                    + "which is not given");
         }
-        Path model = source.model;
-        try (VitModel vit = VitModel.open(model, Device.parse(device), 0)) {
+        if (output != null && json) {
+            throw new IllegalArgumentException("--json prints to the console; with --output the file's format is "
+                    + "used (.jsonl for JSON Lines)");
+        }
+        PredictionWriter.Format fileFormat = output != null ? PredictionWriter.formatOf(output, format) : null;
+        PredictInputs.Listing listing = PredictInputs.collect(inputs, lists);
+        List<SafeOutput.Input> sources = new ArrayList<>(listing.sources());
+        sources.add(source.classifier != null ? SafeOutput.Input.of("--classifier", source.classifier)
+                : SafeOutput.Input.of("--model", source.model));
+        if (output != null) {
+            // Refused now, before the model is loaded and the images are read.
+            SafeOutput.checkFile(output, OutputKind.PREDICTIONS, PredictionWriter::isOurs, overwrite, sources);
+        }
+        if (listing.duplicates() > 0) {
+            System.err.println("note: " + listing.duplicates() + " path(s) named more than once; each file is "
+                    + "classified once");
+        }
+
+        try (Scorer scorer = source.classifier != null ? Scorer.classifier(source.classifier, dev)
+                : Scorer.model(source.model, dev)) {
+            Summary s;
+            if (output == null) {
+                PredictionWriter w = json ? new PredictionWriter.Jsonl(System.out)
+                        : new PredictionWriter.Text(System.out, scorer.multiLabel());
+                s = run(listing.items(), scorer, w, batch, decoders, false);
+                System.out.flush();
+            } else {
+                int columns = Math.min(topK, scorer.labels().size());
+                s = SafeOutput.writeFile(output, OutputKind.PREDICTIONS, PredictionWriter::isOurs, overwrite, sources,
+                        tmp -> {
+                            try (Writer out = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
+                                return run(listing.items(), scorer, PredictionWriter.create(fileFormat, out, columns),
+                                        batch, decoders, true);
+                            }
+                        });
+                System.out.println("wrote " + (s.classified() + s.failed()) + " entries to " + output + " ("
+                        + s.classified() + " classified, " + s.failed() + " failed)");
+            }
+            if (s.failed() > 0) {
+                System.err.println(s.failed() + " of " + (s.classified() + s.failed()) + " images could not be "
+                        + "classified (their entries say why); the others were");
+                return SOME_FAILED;
+            }
+            return 0;
+        }
+    }
+
+    /**
+     * The batch loop: the extractor's decode stage prepares images on {@code decoders} threads into pooled pixel
+     * buffers; here they are taken back in input order, copied into one direct batch buffer and classified
+     * {@code batch} at a time; entries are written in input order, failures in their place.
+     */
+    private Summary run(List<InputItem> items, Scorer scorer, PredictionWriter out, int batch, int decoders,
+                        boolean progress) throws IOException {
+        ImagePreparer preparer = new ImagePreparer(scorer.recipe(), ImageDecoder.DEFAULT_MAX_PIXELS);
+        int floats = preparer.floatsPerImage();
+        if (floats != scorer.floatsPerImage()) {
+            throw new IOException("the " + scorer.what() + " takes " + scorer.floatsPerImage() / 3 + " pixels per channel but its "
+                    + "preprocessing recipe makes " + floats / 3 + "; the file is inconsistent: export or convert again");
+        }
+        long bytes = (long) batch * floats * Float.BYTES;
+        if (bytes > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("--batch-size " + batch + " needs a " + (bytes >> 20) + " MiB input "
+                    + "buffer, over the 2 GiB one buffer can hold; use a smaller --batch-size");
+        }
+        FloatBuffer pixels = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        long classified = 0;
+        long failed = 0;
+        long start = System.nanoTime();
+        long lastProgress = start;
+        List<Pending> pending = new ArrayList<>();
+        int inBatch = 0;
+        try (DecodeStage<InputItem, Failure> stage = DecodeStage.start(items, decoders, decoders + batch + 2, floats,
+                (item, buffer) -> prepare(preparer, item, buffer))) {
+            for (int i = 0; i < items.size(); i++) {
+                DecodeStage.Prepared<InputItem, Failure> p = stage.take(i);
+                if (p.failure() != null) {
+                    throw new IOException("unexpected failure preparing " + p.item().file() + ": " + p.failure(),
+                            p.failure());
+                }
+                if (p.pixels() != null) {
+                    pixels.put(inBatch * floats, p.pixels(), 0, floats);
+                    stage.release(p.pixels());
+                    pending.add(new Pending(p.item(), null, inBatch++));
+                } else {
+                    pending.add(new Pending(p.item(), p.value(), -1));
+                }
+                // Failures do not wait for a full batch forever: they are written once a few batches' worth pile up.
+                if (inBatch == batch || pending.size() >= 4 * batch || i == items.size() - 1) {
+                    long[] counts = flush(pending, scorer, pixels, inBatch, floats, out);
+                    classified += counts[0];
+                    failed += counts[1];
+                    pending.clear();
+                    inBatch = 0;
+                    if (progress && System.nanoTime() - lastProgress > PROGRESS_NANOS) {
+                        lastProgress = System.nanoTime();
+                        System.err.printf(Locale.ROOT, "predict: %d of %d images, %.1f img/s%n", i + 1, items.size(),
+                                (i + 1) / ((lastProgress - start) / 1e9));
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted after " + (classified + failed) + " images");
+        }
+        return new Summary(classified, failed);
+    }
+
+    /** Classifies the batch and writes the pending entries in order; returns {classified, failed}. */
+    private long[] flush(List<Pending> pending, Scorer scorer, FloatBuffer pixels, int n, int floats,
+                         PredictionWriter out) throws IOException {
+        List<Classification> results = n == 0 ? List.of() : classifyBatch(scorer, pixels, n, floats);
+        long classified = 0;
+        long failed = 0;
+        for (Pending e : pending) {
+            Failure f = e.failure();
+            Classification c = f == null ? results.get(e.slot()) : null;
+            if (c == null && f == null) {
+                f = new Failure("non_finite_output", "the " + scorer.what() + " gave a non-finite score for "
+                        + e.item().path() + "; it cannot be trusted on this image");
+            } else if (c != null) {
+                int bad = Finite.firstNonFinite(c.probabilities());
+                if (bad >= 0) {
+                    f = new Failure("non_finite_output", "the " + scorer.what() + " gave " + c.probabilities()[bad]
+                            + " as the score of '" + c.labels().get(bad) + "' for " + e.item().path() + "; it cannot "
+                            + "be trusted on this image (a damaged file or a diverged head: " + scorer.advice() + ")");
+                }
+            }
+            if (f != null) {
+                out.failed(e.item().path(), f.reason(), f.message());
+                failed++;
+            } else {
+                out.classified(e.item().path(), c, topK);
+                classified++;
+            }
+        }
+        return new long[] {classified, failed};
+    }
+
+    /**
+     * One run for the batch; when the runtime refuses the batch because of a non-finite output, each image is run
+     * alone so the others still get their answer (a null entry marks the refused ones).
+     */
+    private static List<Classification> classifyBatch(Scorer scorer, FloatBuffer pixels, int n, int floats)
+            throws IOException {
+        try {
+            return scorer.classify(pixels, n);
+        } catch (Finite.NonFiniteException batchRefused) {
+            List<Classification> one = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                FloatBuffer image = pixels.duplicate();
+                image.position(i * floats).limit((i + 1) * floats);
+                try {
+                    one.add(scorer.classify(image.slice(), 1).get(0));
+                } catch (Finite.NonFiniteException refused) {
+                    one.add(null);
+                }
+            }
+            return one;
+        }
+    }
+
+    /** On a decode thread: read and decode one image into {@code pixels}, or say why it cannot be. */
+    private static DecodeStage.Outcome<Failure> prepare(ImagePreparer preparer, InputItem item, FloatBuffer pixels) {
+        byte[] bytes;
+        try {
+            long size = Files.size(item.file());
+            if (size > Integer.MAX_VALUE - 8) {
+                return DecodeStage.Outcome.withoutPixels(new Failure("unreadable", item.file() + ": " + size
+                        + " bytes, larger than the 2 GiB an image may have"));
+            }
+            bytes = Files.readAllBytes(item.file());
+        } catch (NoSuchFileException e) {
+            return DecodeStage.Outcome.withoutPixels(new Failure("missing", item.file() + " does not exist (named on "
+                    + item.origin() + ")"));
+        } catch (IOException e) {
+            return DecodeStage.Outcome.withoutPixels(new Failure("unreadable", item.file() + ": cannot read: "
+                    + e.getMessage()));
+        }
+        try {
+            preparer.prepare(bytes, item.path(), pixels, 0);
+            return DecodeStage.Outcome.withPixels(null);
+        } catch (ImageDecodeException e) {
+            return DecodeStage.Outcome.withoutPixels(new Failure(e.reason().name().toLowerCase(Locale.ROOT),
+                    e.getMessage()));
+        } catch (RuntimeException e) {
+            // Third-party decoders throw unchecked exceptions on hostile files; that image fails, not the run.
+            return DecodeStage.Outcome.withoutPixels(new Failure("corrupt", item.path() + ": decoder error: " + e));
+        }
+    }
+
+    /** What scores the images: an exported classifier, or a converted model's own classification head. */
+    private interface Scorer extends AutoCloseable {
+        PreprocessRecipe recipe();
+
+        int floatsPerImage();
+
+        List<String> labels();
+
+        /** Sigmoid scores with per-label thresholds (any number of labels per image) rather than a softmax. */
+        boolean multiLabel();
+
+        /** Classifies {@code n} preprocessed images from the start of {@code pixels}. */
+        List<Classification> classify(FloatBuffer pixels, int n) throws IOException;
+
+        /** "classifier pets.vitfit" or "model vit-tiny", for messages. */
+        String what();
+
+        String advice();
+
+        @Override
+        void close() throws IOException;
+
+        static Scorer classifier(Path file, Device device) throws IOException {
+            VitClassifier c = VitClassifier.load(file, device, 0);
+            return new Scorer() {
+                public PreprocessRecipe recipe() {
+                    return c.descriptor().preprocessing();
+                }
+
+                public int floatsPerImage() {
+                    return 3 * c.descriptor().imageHeight() * c.descriptor().imageWidth();
+                }
+
+                public List<String> labels() {
+                    return c.labels();
+                }
+
+                public boolean multiLabel() {
+                    return c.multiLabel();
+                }
+
+                public List<Classification> classify(FloatBuffer pixels, int n) throws IOException {
+                    return c.classifyPixels(pixels, n);
+                }
+
+                public String what() {
+                    return "classifier " + file;
+                }
+
+                public String advice() {
+                    return "export it again, or retrain the head with a lower --lr";
+                }
+
+                public void close() throws IOException {
+                    c.close();
+                }
+            };
+        }
+
+        static Scorer model(Path dir, Device device) throws IOException {
+            VitModel vit = VitModel.open(dir, device, 0);
             ModelDescriptor d = vit.descriptor();
             if (!d.outputs().contains("logits") || d.labels() == null) {
-                throw new IllegalArgumentException(model + " has no classification head with class names; "
+                vit.close();
+                throw new IllegalArgumentException(dir + " has no classification head with class names; "
                         + "train a head (vitfit train) and export a classifier (vitfit export) instead");
             }
-            ImageDecoder decoder = ImageDecoder.forRecipe(d.preprocessing());
-            for (Path file : images) {
-                BufferedImage img = decoder.decode(file);
-                float[] logits = vit.run(List.of(img), Set.of("logits")).get("logits")[0];
-                List<TopK.Entry> top = TopK.ofSoftmax(logits, d.labels(), topK);
-                print(file, top, null);
-            }
-        }
-        return 0;
-    }
+            List<String> labels = List.copyOf(d.labels());
+            int floats = 3 * d.imageHeight() * d.imageWidth();
+            return new Scorer() {
+                public PreprocessRecipe recipe() {
+                    return d.preprocessing();
+                }
 
-    private Integer predictWithClassifier(Path file) throws Exception {
-        try (VitClassifier classifier = VitClassifier.load(file, Device.parse(device), 0)) {
-            for (Path image : images) {
-                Classification c = classifier.classify(image);
-                List<TopK.Entry> top = c.top(topK).stream()
-                        .map(s -> new TopK.Entry(s.index(), s.label(), s.score())).toList();
-                print(image, top, classifier.multiLabel() ? c.activeLabels() : null);
-            }
-        }
-        return 0;
-    }
+                public int floatsPerImage() {
+                    return floats;
+                }
 
-    /** @param active the labels above their thresholds (multi-label classifiers), or null */
-    private void print(Path file, List<TopK.Entry> top, List<String> active) throws Exception {
-        if (json) {
-            ObjectNode o = JSON.createObjectNode();
-            o.put("file", file.toString());
-            ArrayNode arr = o.putArray("top");
-            for (TopK.Entry e : top) {
-                arr.addObject().put("label", e.label()).put("score", e.score());
-            }
-            if (active != null) {
-                ArrayNode labels = o.putArray("labels");
-                active.forEach(labels::add);
-            }
-            System.out.println(JSON.writeValueAsString(o));
-        } else {
-            System.out.println(file);
-            for (TopK.Entry e : top) {
-                System.out.printf("  %6.2f%%  %s%n", 100 * e.score(), e.label());
-            }
-            if (active != null) {
-                System.out.println("  labels: " + (active.isEmpty() ? "(none above its threshold)" : String.join(", ", active)));
-            }
+                public List<String> labels() {
+                    return labels;
+                }
+
+                public boolean multiLabel() {
+                    return false;
+                }
+
+                public List<Classification> classify(FloatBuffer pixels, int n) throws IOException {
+                    FloatBuffer view = pixels.duplicate();
+                    view.position(0).limit(n * floats);
+                    float[][] logits = vit.runPixels(view.slice(), n, Set.of("logits")).get("logits");
+                    List<Classification> out = new ArrayList<>(n);
+                    for (float[] row : logits) {
+                        double[] p = TopK.softmax(row);
+                        float[] probabilities = new float[p.length];
+                        int best = 0;
+                        for (int j = 0; j < p.length; j++) {
+                            probabilities[j] = (float) p[j];
+                            best = p[j] > p[best] ? j : best;
+                        }
+                        out.add(new Classification(labels, probabilities, row, List.of(labels.get(best))));
+                    }
+                    return out;
+                }
+
+                public String what() {
+                    return "model " + dir;
+                }
+
+                public String advice() {
+                    return "convert the checkpoint again";
+                }
+
+                public void close() throws IOException {
+                    vit.close();
+                }
+            };
         }
     }
 }

@@ -135,13 +135,15 @@ class ClassifierCliTest {
             for (int i = 0; i < photos.size(); i++) {
                 JsonNode o = JSON.readTree(lines[i]);
                 Classification expected = c.classify(photos.get(i));
-                assertEquals(photos.get(i).toString(), o.path("file").asText());
+                assertEquals(photos.get(i).toString(), o.path("path").asText());
                 assertEquals(3, o.path("top").size());
                 for (int j = 0; j < 3; j++) {
                     assertEquals(expected.top(3).get(j).label(), o.path("top").get(j).path("label").asText());
+                    assertEquals(expected.top(3).get(j).index(), o.path("top").get(j).path("index").asInt());
                     assertEquals(expected.top(3).get(j).score(), o.path("top").get(j).path("score").floatValue(), 1e-6);
                 }
-                assertFalse(o.has("labels"), "multi-class answers carry no active-label list");
+                assertEquals(expected.best().label(), o.path("labels").get(0).asText(), "multi-class: the top label");
+                assertEquals(1, o.path("labels").size());
             }
         }
         assertEquals("beagle", JSON.readTree(lines[0]).path("top").get(0).path("label").asText());
@@ -149,7 +151,37 @@ class ClassifierCliTest {
 
         CliRun text = CliRun.vitfit("predict", "--classifier", classifier.toString(), photos.get(0).toString());
         assertEquals(0, text.exit(), text.err());
-        assertTrue(text.out().lines().skip(1).findFirst().orElse("").trim().endsWith("beagle"), text.out());
+        assertTrue(text.out().lines().skip(1).findFirst().orElse("").trim().matches("\\d+\\.\\d\\d% {2}beagle \\(\\d\\)"),
+                text.out());
+    }
+
+    /** A folder with two photos and a broken file, through the classifier into a CSV file: the run goes on. */
+    @Test
+    void predictOverAFolderWithABrokenFileClassifiesTheRest() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("mixed"));
+        Files.copy(photo("beagle"), dir.resolve("1-beagle.jpg"));
+        byte[] bombay = Files.readAllBytes(photo("Bombay"));
+        Files.write(dir.resolve("2-broken.jpg"), java.util.Arrays.copyOf(bombay, bombay.length / 4));
+        Files.copy(photo("Bombay"), dir.resolve("3-bombay.jpg"));
+        Path csv = tmp.resolve("mixed.csv");
+        CliRun r = CliRun.vitfit("predict", "--classifier", classifier.toString(), dir.toString(), "--output",
+                csv.toString(), "--top-k", "2");
+        assertEquals(PredictCommand.SOME_FAILED, r.exit(), r.err());
+        List<String> lines = Files.readAllLines(csv);
+        assertEquals(4, lines.size(), String.join("\n", lines));
+        try (VitClassifier c = VitClassifier.load(classifier)) {
+            for (int row : new int[] {1, 3}) {
+                String file = row == 1 ? "1-beagle.jpg" : "3-bombay.jpg";
+                Classification expected = c.classify(dir.resolve(file));
+                String[] f = lines.get(row).split(",");
+                assertEquals(dir.resolve(file).toString(), f[0]);
+                assertEquals(expected.best().label(), f[1], "labels");
+                assertEquals(expected.best().index(), Integer.parseInt(f[2]), "class index");
+                assertEquals(c.labels().indexOf(f[3]), Integer.parseInt(f[2]));
+                assertEquals(expected.best().score(), Float.parseFloat(f[4]), 1e-6);
+            }
+        }
+        assertTrue(lines.get(2).startsWith(dir.resolve("2-broken.jpg") + ",,,,,,,,truncated,"), lines.get(2));
     }
 
     @Test

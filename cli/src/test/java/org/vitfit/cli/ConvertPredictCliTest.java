@@ -50,7 +50,7 @@ class ConvertPredictCliTest {
         assertEquals(samples.size(), lines.length);
         for (int i = 0; i < lines.length; i++) {
             JsonNode o = json.readTree(lines[i]);
-            assertEquals(samples.get(i).toString(), o.get("file").asText());
+            assertEquals(samples.get(i).toString(), o.get("path").asText());
             assertEquals(5, o.get("top").size());
             int best = 0;
             for (int c = 1; c < 1000; c++) {
@@ -59,6 +59,7 @@ class ConvertPredictCliTest {
                 }
             }
             assertEquals(classes.get(best).strip(), o.get("top").get(0).get("label").asText(), samples.get(i).toString());
+            assertEquals(best, o.get("top").get(0).get("index").asInt(), "the class index, not only its name");
             double s0 = o.get("top").get(0).get("score").asDouble();
             double s4 = o.get("top").get(4).get("score").asDouble();
             assertTrue(s0 >= s4 && s0 <= 1 && s4 >= 0);
