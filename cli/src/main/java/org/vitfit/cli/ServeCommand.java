@@ -17,9 +17,13 @@ import java.util.concurrent.TimeUnit;
                 "",
                 "GET /         a page: drop or pick an image, see it and the top labels with probability bars",
                 "POST /predict multipart/form-data (file field 'image') or the raw image bytes (image/* or",
-                "              application/octet-stream); ?top_k=K; answers JSON {\"top\":[{\"label\",\"score\"}],",
+                "              application/octet-stream); ?top_k=K; answers JSON {\"top\":[{\"index\",\"label\",\"score\"}],",
                 "              \"labels\":[...], \"image\":{\"width\",\"height\"}, ...}; errors are JSON too",
-                "GET /info     labels, task, limits;  GET /health",
+                "GET /info     labels, task, limits;  GET /health;  HEAD works wherever GET does",
+                "",
+                "A slow client costs a connection, not a thread: requests are read without blocking, one that sends",
+                "nothing for --idle-timeout seconds is answered 408, and only complete requests wait for one of the",
+                "--threads inference threads. Every error is JSON: {\"error\":{\"status\",\"code\",\"message\"}}.",
                 "",
                 "Runs until interrupted (Ctrl-C). Binds 127.0.0.1 unless --host says otherwise.",
                 "",
@@ -47,8 +51,17 @@ final class ServeCommand implements Callable<Integer> {
             description = "Largest accepted image, checked before decoding (default ${DEFAULT-VALUE}).")
     int maxMegapixels;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Requests handled at once (default: the number of cores, at least 2).")
+    @Option(names = "--threads", paramLabel = "N",
+            description = "Images decoded and classified at once (default: the number of cores, at least 2).")
     Integer threads;
+
+    @Option(names = "--idle-timeout", defaultValue = "10", paramLabel = "SECONDS",
+            description = "Close a connection that sends nothing for this long; a stalled request gets 408 (default ${DEFAULT-VALUE}).")
+    double idleTimeoutSeconds;
+
+    @Option(names = "--max-connections", defaultValue = "512", paramLabel = "N",
+            description = "Connections open at once; more wait to be accepted (default ${DEFAULT-VALUE}).")
+    int maxConnections;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda[:N]", description = "Where to run (default ${DEFAULT-VALUE}).")
     String device;
@@ -63,11 +76,19 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (maxUploadMb < 1 || maxMegapixels < 1) {
-            throw new IllegalArgumentException("--max-upload-mb and --max-megapixels must be >= 1");
+        if (maxUploadMb < 1 || maxMegapixels < 1 || maxConnections < 1) {
+            throw new IllegalArgumentException("--max-upload-mb, --max-megapixels and --max-connections must be >= 1");
+        }
+        if (!(idleTimeoutSeconds >= 0.1 && idleTimeoutSeconds <= 3600)) {
+            throw new IllegalArgumentException("--idle-timeout must be between 0.1 and 3600 seconds, got "
+                    + idleTimeoutSeconds);
+        }
+        if (threads != null && threads < 1) {
+            throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         }
         ClassifierServer.Options options = ClassifierServer.Options.defaults().withHost(host).withPort(port)
                 .withMaxUploadBytes((long) maxUploadMb << 20).withMaxPixels(maxMegapixels * 1_000_000L)
+                .withIdleTimeoutMillis(Math.round(idleTimeoutSeconds * 1000)).withMaxConnections(maxConnections)
                 .withAccessLog(quiet ? null : System.err);
         if (threads != null) {
             options = options.withThreads(threads);

@@ -258,6 +258,8 @@ public final class ClassifierServer implements AutoCloseable {
     /** Stops accepting requests, lets running ones finish (up to a few seconds) and stops the inference threads. */
     @Override
     public void close() {
+        // Often called on an interrupted thread (Ctrl-C, a stopped command): stop cleanly first, then restore it.
+        boolean interrupted = Thread.interrupted();
         try {
             server.stop();
         } catch (Exception e) {
@@ -270,6 +272,9 @@ public final class ClassifierServer implements AutoCloseable {
             }
         } catch (InterruptedException e) {
             inference.shutdownNow();
+            interrupted = true;
+        }
+        if (interrupted) {
             Thread.currentThread().interrupt();
         }
     }
