@@ -34,12 +34,15 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.net.BindException;
 import java.net.URI;
 import java.net.URLDecoder;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -50,6 +53,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 
 /**
  * Serves one {@link VitClassifier} over HTTP: {@code POST /predict} (an image as {@code multipart/form-data} or as
@@ -238,7 +242,7 @@ public final class ClassifierServer implements AutoCloseable {
         } catch (Exception e) {
             s.close();
             throw new IOException("cannot serve on " + options.host() + ":" + options.port() + ": " + e.getMessage()
-                    + (e instanceof java.net.BindException ? " (another process may use the port; choose another "
+                    + (e instanceof BindException ? " (another process may use the port; choose another "
                     + "--port, or 0 for any free one)" : ""), e);
         }
         return s;
@@ -532,7 +536,7 @@ public final class ClassifierServer implements AutoCloseable {
                     return p;
                 }
             }
-            java.util.List<String> names = new java.util.ArrayList<>();
+            List<String> names = new ArrayList<>();
             parts.forEach(p -> names.add(p.getName()));
             throw new HttpError(400, "no_image_part", "the multipart body has no file field named 'image' (fields: "
                     + names + ")");
@@ -652,14 +656,14 @@ public final class ClassifierServer implements AutoCloseable {
          */
         private final class BodyReader implements Runnable {
             private final long declared;
-            private final java.util.function.Consumer<byte[]> onBody;
+            private final Consumer<byte[]> onBody;
             private byte[] buf;
             private int size;
             private boolean discarding;
             private long discarded;
             private HttpError afterDiscard;
 
-            BodyReader(long declared, java.util.function.Consumer<byte[]> onBody) {
+            BodyReader(long declared, Consumer<byte[]> onBody) {
                 this.declared = declared;
                 this.onBody = onBody;
                 this.buf = new byte[(int) Math.min(64 << 10, declared > 0 ? declared : 64 << 10)];

@@ -31,17 +31,17 @@ import java.util.function.Predicate;
  * <ol>
  *   <li>open {@code stalled} connections to the server, half stopping inside their headers, half inside their body
  *       (headers announcing the whole photo, then its first 1000 bytes), and leave them open;</li>
- *   <li>time {@code GET /health};</li>
  *   <li>send {@code requests} {@code POST /predict} with the photo, {@code concurrency} at a time, and record each
- *       latency and every answer that is not a 200 with the expected body, within an overall time budget.</li>
+ *       latency and every answer that is not a 200 with the expected body, within an overall time budget;</li>
+ *   <li>meanwhile, time {@code GET /health} three times (100 ms apart) and keep the slowest.</li>
  * </ol>
  * Uses nothing but the JDK, so the benchmark runs it with {@code java -cp serve/target/test-classes}.
  */
 final class StalledClientsLoad {
 
     /**
-     * @param healthMillis    the slowest of three /health answers with the stalled connections open (NaN: one
-     *                        failed or did not come within the budget)
+     * @param healthMillis    the slowest of three /health answers with the stalled connections open and the
+     *                        predictions running (NaN: one failed or did not come within the budget)
      * @param latenciesMillis one per request answered 200 with a good body, sorted
      * @param errors          what went wrong with the others (status and body start, exception, "no answer")
      * @param wallMillis      from the first request to the last answer (or the budget)
@@ -85,19 +85,8 @@ final class StalledClientsLoad {
                 out.flush();
             }
 
-            // The slowest of three: the first may meet a server busy with the stalled connections' arrival.
-            HttpRequest health = HttpRequest.newBuilder(base.resolve("health")).timeout(budget).GET().build();
-            double healthMillis = 0;
-            for (int i = 0; i < 3; i++) {
-                long t0 = System.nanoTime();
-                try {
-                    int status = http.send(health, HttpResponse.BodyHandlers.discarding()).statusCode();
-                    healthMillis = Math.max(healthMillis, status == 200 ? (System.nanoTime() - t0) / 1e6 : Double.NaN);
-                } catch (IOException e) {
-                    healthMillis = Double.NaN;
-                }
-            }
-
+            // The predictions go out first, so they meet the stalled connections; /health is asked while they run:
+            // it must not wait for the stalled connections, nor for the inference queue.
             HttpRequest predict = HttpRequest.newBuilder(base.resolve("predict")).timeout(budget)
                     .header("Content-Type", contentType).POST(HttpRequest.BodyPublishers.ofByteArray(photo)).build();
             List<Future<Object>> answers = new ArrayList<>();
@@ -113,6 +102,18 @@ final class StalledClientsLoad {
                     String body = r.body();
                     return r.statusCode() + " " + body.substring(0, Math.min(160, body.length()));
                 }));
+            }
+            HttpRequest health = HttpRequest.newBuilder(base.resolve("health")).timeout(budget).GET().build();
+            double healthMillis = 0;
+            for (int i = 0; i < 3; i++) {
+                long t0 = System.nanoTime();
+                try {
+                    int status = http.send(health, HttpResponse.BodyHandlers.discarding()).statusCode();
+                    healthMillis = Math.max(healthMillis, status == 200 ? (System.nanoTime() - t0) / 1e6 : Double.NaN);
+                } catch (IOException e) {
+                    healthMillis = Double.NaN;
+                }
+                Thread.sleep(100);
             }
             long deadline = start + budget.toNanos();
             List<Double> latencies = new ArrayList<>();
