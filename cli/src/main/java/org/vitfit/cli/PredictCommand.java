@@ -21,6 +21,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.io.Writer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -198,8 +199,9 @@ final class PredictCommand implements Callable<Integer> {
         ImagePreparer preparer = new ImagePreparer(scorer.recipe(), ImageDecoder.DEFAULT_MAX_PIXELS);
         int floats = preparer.floatsPerImage();
         if (floats != scorer.floatsPerImage()) {
-            throw new IOException("the " + scorer.what() + " takes " + scorer.floatsPerImage() / 3 + " pixels per channel but its "
-                    + "preprocessing recipe makes " + floats / 3 + "; the file is inconsistent: export or convert again");
+            throw new IOException("the " + scorer.what() + " takes " + scorer.floatsPerImage() / 3 + " pixels per "
+                    + "channel but its preprocessing recipe makes " + floats / 3 + "; the file is inconsistent: "
+                    + scorer.advice());
         }
         long bytes = (long) batch * floats * Float.BYTES;
         if (bytes > Integer.MAX_VALUE) {
@@ -244,7 +246,7 @@ final class PredictCommand implements Callable<Integer> {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new java.io.InterruptedIOException("interrupted after " + (classified + failed) + " images");
+            throw new InterruptedIOException("interrupted after " + (classified + failed) + " images");
         }
         return new Summary(classified, failed);
     }

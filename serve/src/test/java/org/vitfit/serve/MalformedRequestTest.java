@@ -94,7 +94,7 @@ class MalformedRequestTest {
                 RawHttp.Answer a = c.send("HEAD " + path + " HTTP/1.1\r\nHost: x\r\n\r\n").read(true, 10_000);
                 assertEquals(200, a.status(), path);
                 assertTrue(Integer.parseInt(a.header("content-length")) > 10, path + ": the length GET would send");
-                assertTrue(c.closedWithin(300) == false, path + ": nothing after the headers, connection kept");
+                assertTrue(c.silentFor(300), path + ": nothing after the headers, connection kept");
             }
         }
         try (RawHttp c = new RawHttp(server.port())) {
@@ -149,7 +149,6 @@ class MalformedRequestTest {
             RawHttp.Answer ok = c.read();
             assertEquals(200, ok.status(), new String(ok.body()));
             assertEquals("Bombay", ok.json().path("top").get(0).path("label").asText());
-            assertEquals(PetsClassifier.BREEDS.indexOf("Bombay") >= 0, true);
             assertEquals(classifier.labels().indexOf("Bombay"), ok.json().path("top").get(0).path("index").asInt());
         }
     }

@@ -109,6 +109,17 @@ final class RawHttp implements AutoCloseable {
         }
     }
 
+    /** True when nothing arrives within {@code timeoutMillis} and the connection stays open. */
+    boolean silentFor(int timeoutMillis) throws IOException {
+        socket.setSoTimeout(timeoutMillis);
+        try {
+            socket.getInputStream().read();
+            return false;
+        } catch (SocketTimeoutException e) {
+            return true;
+        }
+    }
+
     @Override
     public void close() throws IOException {
         socket.close();
