@@ -3,12 +3,12 @@ package org.vitfit.cli;
 import org.vitfit.classify.Classification;
 import org.vitfit.classify.VitClassifier;
 import org.vitfit.extract.DecodeStage;
+import org.vitfit.extract.ImageFailure;
 import org.vitfit.extract.ImagePreparer;
 import org.vitfit.extract.InputItem;
 import org.vitfit.io.OutputKind;
 import org.vitfit.io.SafeOutput;
 import org.vitfit.onnx.Device;
-import org.vitfit.preprocess.ImageDecodeException;
 import org.vitfit.preprocess.ImageDecoder;
 import org.vitfit.preprocess.PreprocessRecipe;
 import org.vitfit.runtime.Finite;
@@ -28,7 +28,6 @@ import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -118,12 +117,12 @@ final class PredictCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda[:N]", description = "Where to run (default ${DEFAULT-VALUE}).")
     String device;
 
-    /** Why an image has no prediction: a reason from the extractor's vocabulary and a message. */
-    private record Failure(String reason, String message) {
+    /** One image on its way to the output: decoded into batch slot {@code slot}, or failed. */
+    private record Pending(InputItem item, ImageFailure failure, int slot) {
     }
 
-    /** One image on its way to the output: decoded into batch slot {@code slot}, or failed. */
-    private record Pending(InputItem item, Failure failure, int slot) {
+    /** The runtime's answer for one image of a batch, or why it refused to give one (a non-finite output). */
+    private record Scored(Classification classification, String nonFinite) {
     }
 
     private record Summary(long classified, long failed) {
@@ -215,10 +214,10 @@ final class PredictCommand implements Callable<Integer> {
         long lastProgress = start;
         List<Pending> pending = new ArrayList<>();
         int inBatch = 0;
-        try (DecodeStage<InputItem, Failure> stage = DecodeStage.start(items, decoders, decoders + batch + 2, floats,
-                (item, buffer) -> prepare(preparer, item, buffer))) {
+        try (DecodeStage<InputItem, ImageFailure> stage = DecodeStage.start(items, decoders, decoders + batch + 2,
+                floats, (item, buffer) -> prepare(preparer, item, buffer))) {
             for (int i = 0; i < items.size(); i++) {
-                DecodeStage.Prepared<InputItem, Failure> p = stage.take(i);
+                DecodeStage.Prepared<InputItem, ImageFailure> p = stage.take(i);
                 if (p.failure() != null) {
                     throw new IOException("unexpected failure preparing " + p.item().file() + ": " + p.failure(),
                             p.failure());
@@ -254,28 +253,21 @@ final class PredictCommand implements Callable<Integer> {
     /** Classifies the batch and writes the pending entries in order; returns {classified, failed}. */
     private long[] flush(List<Pending> pending, Scorer scorer, FloatBuffer pixels, int n, int floats,
                          PredictionWriter out) throws IOException {
-        List<Classification> results = n == 0 ? List.of() : classifyBatch(scorer, pixels, n, floats);
+        List<Scored> results = n == 0 ? List.of() : classifyBatch(scorer, pixels, n, floats);
         long classified = 0;
         long failed = 0;
         for (Pending e : pending) {
-            Failure f = e.failure();
-            Classification c = f == null ? results.get(e.slot()) : null;
-            if (c == null && f == null) {
-                f = new Failure("non_finite_output", "the " + scorer.what() + " gave a non-finite score for "
-                        + e.item().path() + "; it cannot be trusted on this image");
-            } else if (c != null) {
-                int bad = Finite.firstNonFinite(c.probabilities());
-                if (bad >= 0) {
-                    f = new Failure("non_finite_output", "the " + scorer.what() + " gave " + c.probabilities()[bad]
-                            + " as the score of '" + c.labels().get(bad) + "' for " + e.item().path() + "; it cannot "
-                            + "be trusted on this image (a damaged file or a diverged head: " + scorer.advice() + ")");
-                }
+            if (e.failure() != null) {
+                out.failed(e.item().path(), e.failure().reason(), e.failure().getMessage());
+                failed++;
+                continue;
             }
-            if (f != null) {
-                out.failed(e.item().path(), f.reason(), f.message());
+            Scored s = results.get(e.slot());
+            if (s.nonFinite() != null) {
+                out.failed(e.item().path(), "non_finite_output", e.item().path() + ": " + s.nonFinite());
                 failed++;
             } else {
-                out.classified(e.item().path(), c, topK);
+                out.classified(e.item().path(), s.classification(), topK);
                 classified++;
             }
         }
@@ -283,22 +275,22 @@ final class PredictCommand implements Callable<Integer> {
     }
 
     /**
-     * One run for the batch; when the runtime refuses the batch because of a non-finite output, each image is run
-     * alone so the others still get their answer (a null entry marks the refused ones).
+     * One run for the batch. The runtime refuses a whole batch when one image's output is not finite ("finite or
+     * refused"); then each image is run alone, so the others still get their answer and only that one an error.
      */
-    private static List<Classification> classifyBatch(Scorer scorer, FloatBuffer pixels, int n, int floats)
+    private static List<Scored> classifyBatch(Scorer scorer, FloatBuffer pixels, int n, int floats)
             throws IOException {
         try {
-            return scorer.classify(pixels, n);
+            return scorer.classify(pixels, n).stream().map(c -> new Scored(c, null)).toList();
         } catch (Finite.NonFiniteException batchRefused) {
-            List<Classification> one = new ArrayList<>(n);
+            List<Scored> one = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
                 FloatBuffer image = pixels.duplicate();
                 image.position(i * floats).limit((i + 1) * floats);
                 try {
-                    one.add(scorer.classify(image.slice(), 1).get(0));
+                    one.add(new Scored(scorer.classify(image.slice(), 1).get(0), null));
                 } catch (Finite.NonFiniteException refused) {
-                    one.add(null);
+                    one.add(new Scored(null, refused.getMessage()));
                 }
             }
             return one;
@@ -306,31 +298,13 @@ final class PredictCommand implements Callable<Integer> {
     }
 
     /** On a decode thread: read and decode one image into {@code pixels}, or say why it cannot be. */
-    private static DecodeStage.Outcome<Failure> prepare(ImagePreparer preparer, InputItem item, FloatBuffer pixels) {
-        byte[] bytes;
+    private static DecodeStage.Outcome<ImageFailure> prepare(ImagePreparer preparer, InputItem item,
+                                                             FloatBuffer pixels) {
         try {
-            long size = Files.size(item.file());
-            if (size > Integer.MAX_VALUE - 8) {
-                return DecodeStage.Outcome.withoutPixels(new Failure("unreadable", item.file() + ": " + size
-                        + " bytes, larger than the 2 GiB an image may have"));
-            }
-            bytes = Files.readAllBytes(item.file());
-        } catch (NoSuchFileException e) {
-            return DecodeStage.Outcome.withoutPixels(new Failure("missing", item.file() + " does not exist (named on "
-                    + item.origin() + ")"));
-        } catch (IOException e) {
-            return DecodeStage.Outcome.withoutPixels(new Failure("unreadable", item.file() + ": cannot read: "
-                    + e.getMessage()));
-        }
-        try {
-            preparer.prepare(bytes, item.path(), pixels, 0);
+            preparer.prepareOrFail(ImagePreparer.read(item), item.path(), pixels, 0);
             return DecodeStage.Outcome.withPixels(null);
-        } catch (ImageDecodeException e) {
-            return DecodeStage.Outcome.withoutPixels(new Failure(e.reason().name().toLowerCase(Locale.ROOT),
-                    e.getMessage()));
-        } catch (RuntimeException e) {
-            // Third-party decoders throw unchecked exceptions on hostile files; that image fails, not the run.
-            return DecodeStage.Outcome.withoutPixels(new Failure("corrupt", item.path() + ": decoder error: " + e));
+        } catch (ImageFailure f) {
+            return DecodeStage.Outcome.withoutPixels(f);
         }
     }
 
@@ -351,6 +325,7 @@ final class PredictCommand implements Callable<Integer> {
         /** "classifier pets.vitfit" or "model vit-tiny", for messages. */
         String what();
 
+        /** What to do when the file is inconsistent. */
         String advice();
 
         @Override
@@ -384,7 +359,7 @@ final class PredictCommand implements Callable<Integer> {
                 }
 
                 public String advice() {
-                    return "export it again, or retrain the head with a lower --lr";
+                    return "export it again";
                 }
 
                 public void close() throws IOException {

@@ -7,10 +7,8 @@ import org.vitfit.cache.CacheRow;
 import org.vitfit.cache.CacheWriter;
 import org.vitfit.cache.RowMeta;
 import org.vitfit.cache.VectorDtype;
-import org.vitfit.io.Durable;
 import org.vitfit.io.SafeOutput;
 import org.vitfit.onnx.OnnxSessions;
-import org.vitfit.preprocess.ImageDecodeException;
 import org.vitfit.runtime.Hashing;
 import org.vitfit.runtime.ModelDescriptor;
 
@@ -23,7 +21,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
@@ -288,31 +285,13 @@ public final class Extractor implements AutoCloseable {
             }
         }
 
-        private void prepare(Result r, FloatBuffer pixels) throws IOException {
+        private void prepare(Result r, FloatBuffer pixels) {
             InputItem item = r.item;
             byte[] bytes;
             try {
-                r.size = Files.size(item.file());
-                if (r.size > Integer.MAX_VALUE - 8) {
-                    fail(r, "unreadable", item.file() + ": " + r.size + " bytes, larger than the 2 GiB an image "
-                            + "may have");
-                    return;
-                }
-                bytes = Files.readAllBytes(item.file());
-            } catch (NoSuchFileException e) {
-                if (Files.isSymbolicLink(item.file())) {
-                    fail(r, "broken_link", item.file() + " is a symbolic link to " + linkTarget(item.file())
-                            + ", which does not exist; fix or remove the link");
-                } else {
-                    fail(r, "missing", item.file() + " does not exist (listed in " + item.origin() + ")");
-                }
-                return;
-            } catch (IOException e) {
-                fail(r, "unreadable", item.file() + ": cannot read: " + Durable.describe(e));
-                return;
-            } catch (OutOfMemoryError e) {
-                fail(r, "out_of_memory", item.file() + ": " + r.size + " bytes do not fit in the memory left to "
-                        + "Java; give it more (VITFIT_JAVA_OPTS=-Xmx16g) or use fewer --threads");
+                bytes = ImagePreparer.read(item);
+            } catch (ImageFailure f) {
+                fail(r, f.reason(), f.getMessage());
                 return;
             }
             r.size = bytes.length;
@@ -331,29 +310,12 @@ public final class Extractor implements AutoCloseable {
                 return;
             }
             try {
-                preparer.prepare(bytes, item.path(), pixels, 0);
-            } catch (ImageDecodeException e) {
-                fail(r, e.reason().name().toLowerCase(Locale.ROOT), e.getMessage());
-                return;
-            } catch (RuntimeException e) {
-                // Third-party decoders throw unchecked exceptions on hostile files; that image fails, not the run.
-                fail(r, "corrupt", item.path() + ": decoder error: " + e);
-                return;
-            } catch (OutOfMemoryError e) {
-                // Preprocessing a huge decoded image; the decoder itself reports its own out_of_memory.
-                fail(r, "out_of_memory", item.path() + ": the decoded image does not fit in the memory left to "
-                        + "Java; give it more (VITFIT_JAVA_OPTS=-Xmx16g) or use fewer --threads");
+                preparer.prepareOrFail(bytes, item.path(), pixels, 0);
+            } catch (ImageFailure f) {
+                fail(r, f.reason(), f.getMessage());
                 return;
             }
             r.kind = Kind.EMBED;
-        }
-
-        private static String linkTarget(Path link) {
-            try {
-                return Files.readSymbolicLink(link).toString();
-            } catch (IOException e) {
-                return "a path that cannot be read";
-            }
         }
 
         private static void fail(Result r, String reason, String message) {

@@ -568,11 +568,9 @@ public final class ClassifierServer implements AutoCloseable {
                     throw decodeError(e);
                 }
                 long start = System.nanoTime();
+                // The runtime never answers NaN: it refuses (NonFiniteException) when a score is not finite.
                 Classification c = classifier.classify(decoded);
                 double millis = (System.nanoTime() - start) / 1e6;
-                // Never answer NaN: a classifier that produces it (a damaged file, a diverged head) is refused.
-                Finite.require(c.probabilities(), "the classifier's scores for " + source, "the classifier cannot be "
-                        + "trusted on this image; re-export it (vitfit export) or retrain its head with a lower --lr");
 
                 ObjectNode o = JSON.createObjectNode();
                 if (filename != null) {
@@ -593,8 +591,11 @@ public final class ClassifierServer implements AutoCloseable {
             } catch (HttpError e) {
                 answerError(e);
             } catch (Finite.NonFiniteException e) {
-                System.err.println("vitfit serve: " + e.getMessage());
-                answerError(new HttpError(500, "non_finite_output", e.getMessage()));
+                // The detail names the server's files; the client learns what happened and that the log has it.
+                System.err.println("vitfit serve: " + source + ": " + e.getMessage());
+                answerError(new HttpError(500, "non_finite_output", "the classifier computed a non-finite score (NaN "
+                        + "or an infinity) for this image, so it gives no answer; the classifier may be damaged and "
+                        + "need to be re-exported (the server log has the details)"));
             } catch (Throwable e) {
                 internalError(e);
             }
@@ -771,6 +772,7 @@ public final class ClassifierServer implements AutoCloseable {
         return switch (e.reason()) {
             case EMPTY_FILE -> new HttpError(400, "empty_body", e.getMessage());
             case TOO_MANY_PIXELS -> new HttpError(413, "too_many_pixels", e.getMessage());
+            case OUT_OF_MEMORY -> new HttpError(413, "out_of_memory", e.getMessage());
             case NOT_AN_IMAGE -> new HttpError(422, "not_an_image", e.getMessage());
             case UNSUPPORTED_FORMAT -> new HttpError(422, "unsupported_format", e.getMessage());
             default -> new HttpError(422, "unreadable_image", e.getMessage());

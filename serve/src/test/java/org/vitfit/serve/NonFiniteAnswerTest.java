@@ -81,7 +81,7 @@ class NonFiniteAnswerTest {
                 assertEquals(500, a.status(), new String(a.body()));
                 assertEquals("non_finite_output", a.code());
                 String message = a.json().path("error").path("message").asText();
-                assertTrue(message.contains("NaN") && message.contains("re-export"), message);
+                assertTrue(message.contains("non-finite score") && message.contains("re-export"), message);
                 assertFalse(new String(a.body()).contains("\"score\""), "no scores at all");
 
                 byte[] bright = png(Color.WHITE);
