@@ -1,5 +1,6 @@
 package org.vitfit.serve;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vitfit.classify.ClassifierDescriptor;
@@ -55,7 +56,15 @@ class NonFiniteAnswerTest {
                 ClassifierDescriptor.MULTICLASS, List.of("bright", "dim"), null, null, h, w, ClassifierDescriptor.INPUT,
                 List.of(ClassifierDescriptor.OUTPUT_LOGITS, ClassifierDescriptor.OUTPUT_PROBABILITIES),
                 like.preprocessing(), null, null);
-        Files.write(file, g.toModel("test", Map.of(ClassifierDescriptor.META_CLASSIFIER, d.toJson())).toByteArray());
+        // The metadata an exported classifier carries, which the loader checks against the description.
+        ObjectMapper json = new ObjectMapper();
+        Map<String, String> metadata = Map.of(
+                ClassifierDescriptor.META_FORMAT, ClassifierDescriptor.FORMAT + "/" + ClassifierDescriptor.FORMAT_VERSION,
+                ClassifierDescriptor.META_TASK, d.task(),
+                ClassifierDescriptor.META_LABELS, json.writeValueAsString(d.labels()),
+                ClassifierDescriptor.META_PREPROCESSING, json.writeValueAsString(d.preprocessing()),
+                ClassifierDescriptor.META_CLASSIFIER, d.toJson());
+        Files.write(file, g.toModel("test", metadata).toByteArray());
         return file;
     }
 
