@@ -242,7 +242,7 @@ class PredictEndpointTest {
     }
 
     /**
-     * 48 requests in flight at once over 8 different images, 4 server threads: every answer must be exactly the one
+     * 48 requests in flight at once over 8 different images, 4 inference threads: every answer must be exactly the one
      * its own image gets alone (all labels' scores and the echoed file name), so no request saw another's data.
      */
     @Test
