@@ -1,6 +1,7 @@
 package org.vitfit.convert;
 
 import org.vitfit.convert.safetensors.Checkpoint;
+import org.vitfit.convert.safetensors.TensorInfo;
 import org.vitfit.runtime.Finite;
 
 import java.io.IOException;
@@ -49,6 +50,24 @@ final class CheckpointMapper {
         return n;
     }
 
+    /** Swin: number of stages, counted from the first block of each. */
+    int countStages() {
+        int n = 0;
+        while (checkpoint.names().contains(prefix + String.format(table.block(), n, 0) + table.norm1() + ".weight")) {
+            n++;
+        }
+        return n;
+    }
+
+    /** Swin: number of blocks in {@code stage}. */
+    int countBlocks(int stage) {
+        int n = 0;
+        while (checkpoint.names().contains(prefix + String.format(table.block(), stage, n) + table.norm1() + ".weight")) {
+            n++;
+        }
+        return n;
+    }
+
     boolean has(String relativeName) {
         return relativeName != null && checkpoint.names().contains(prefix + relativeName);
     }
@@ -62,6 +81,9 @@ final class CheckpointMapper {
     }
 
     VitParameters map(VitSpec s) throws IOException {
+        if (s.swin() != null) {
+            return mapSwin(s);
+        }
         int d = s.hiddenSize();
         int c = s.channels();
         int p = s.patchSize();
@@ -73,6 +95,10 @@ final class CheckpointMapper {
             throw shapeError(prefix + table.classToken(), cls.shape(), "[1, 1, " + d + "]");
         }
         cls = cls.reshape(1, 1, d);
+        Tensor distillation = null;
+        if (s.distillationToken()) {
+            distillation = tensor(prefix + table.distillationToken(), 1, 1, d);
+        }
         Tensor registers = null;
         if (s.numRegisterTokens() > 0) {
             registers = tensor(prefix + table.registerTokens(), 1, s.numRegisterTokens(), d);
@@ -84,38 +110,16 @@ final class CheckpointMapper {
 
         List<VitParameters.Block> blocks = new ArrayList<>();
         for (int i = 0; i < s.numLayers(); i++) {
-            String b = prefix + String.format(table.block(), i);
-            VitParameters.Linear qkv;
-            if (table.qkv() != null) {
-                qkv = linear(b + table.qkv(), d, 3 * d);
-            } else {
-                Tensor qw = tensor(b + table.q() + ".weight", d, d);
-                Tensor kw = tensor(b + table.k() + ".weight", d, d);
-                Tensor vw = tensor(b + table.v() + ".weight", d, d);
-                Tensor qkvW = Tensor.concat0(qw, kw, vw).transpose2d();
-                Tensor qkvB = checkpoint.names().contains(b + table.q() + ".bias")
-                        ? Tensor.concat0(tensor(b + table.q() + ".bias", d), tensor(b + table.k() + ".bias", d),
-                                tensor(b + table.v() + ".bias", d))
-                        : null;
-                qkv = new VitParameters.Linear(qkvW, qkvB);
-            }
-            Tensor ls1 = optional(b, table.layerScale1(), d);
-            Tensor ls2 = optional(b, table.layerScale2(), d);
-            blocks.add(new VitParameters.Block(
-                    norm(b + table.norm1(), d), qkv, linear(b + table.proj(), d, d), ls1,
-                    norm(b + table.norm2(), d), linear(b + table.fc1(), d, s.mlpDim()),
-                    linear(b + table.fc2(), s.mlpDim(), d), ls2));
+            blocks.add(block(prefix + String.format(table.block(), i), d, s.mlpDim()));
         }
         VitParameters.Norm finalNorm = norm(prefix + table.finalNorm(), d);
 
-        VitParameters.Linear head = null;
-        if (hasOutside(table.head() + ".weight")) {
-            long[] hs = checkpoint.shape(table.head() + ".weight");
-            int in = s.headOnClsAndPatchMean() ? 2 * d : d;
-            if (hs.length != 2 || hs[1] != in) {
-                throw shapeError(table.head() + ".weight", hs, "[classes, " + in + "]");
-            }
-            head = linear(table.head(), in, (int) hs[0]);
+        VitParameters.Linear head = head(table.head(), s.headOnClsAndPatchMean() ? 2 * d : d);
+        VitParameters.Linear distillationHead = head(table.distillationHead(), d);
+        if (distillationHead != null && (head == null || head.outFeatures() != distillationHead.outFeatures())) {
+            throw new ConversionException("checkpoint " + checkpoint.files().get(0).getParent() + " has a distillation "
+                    + "head '" + table.distillationHead() + "' without a class-token head '" + table.head()
+                    + "' of the same width; a distilled DeiT classifies with the average of both");
         }
         VitParameters.Linear pooler = table.pooler() != null && has(table.pooler() + ".weight")
                 ? linear(prefix + table.pooler(), d, d) : null;
@@ -129,7 +133,105 @@ final class CheckpointMapper {
         }
         checkAllUsed();
         return new VitParameters(s, patchW, patchB, cls, registers, positions, preNorm, blocks, finalNorm,
-                head, pooler, projection);
+                head, pooler, projection, distillation, distillationHead, null);
+    }
+
+    /** A pre-norm transformer block of width {@code d}; q, k, v stored apart are fused into one qkv. */
+    private VitParameters.Block block(String b, int d, int mlp) throws IOException {
+        VitParameters.Linear qkv;
+        if (table.qkv() != null) {
+            qkv = linear(b + table.qkv(), d, 3 * d);
+        } else {
+            Tensor qw = tensor(b + table.q() + ".weight", d, d);
+            Tensor kw = tensor(b + table.k() + ".weight", d, d);
+            Tensor vw = tensor(b + table.v() + ".weight", d, d);
+            Tensor qkvW = Tensor.concat0(qw, kw, vw).transpose2d();
+            Tensor qkvB = checkpoint.names().contains(b + table.q() + ".bias")
+                    ? Tensor.concat0(tensor(b + table.q() + ".bias", d), tensor(b + table.k() + ".bias", d),
+                            tensor(b + table.v() + ".bias", d))
+                    : null;
+            qkv = new VitParameters.Linear(qkvW, qkvB);
+        }
+        Tensor ls1 = optional(b, table.layerScale1(), d);
+        Tensor ls2 = optional(b, table.layerScale2(), d);
+        return new VitParameters.Block(
+                norm(b + table.norm1(), d), qkv, linear(b + table.proj(), d, d), ls1,
+                norm(b + table.norm2(), d), linear(b + table.fc1(), d, mlp),
+                linear(b + table.fc2(), mlp, d), ls2);
+    }
+
+    /** A classifier beside the backbone reading {@code in} features, or null when the checkpoint has none. */
+    private VitParameters.Linear head(String module, int in) throws IOException {
+        if (module == null || !hasOutside(module + ".weight")) {
+            return null;
+        }
+        long[] hs = checkpoint.shape(module + ".weight");
+        if (hs.length != 2 || hs[1] != in) {
+            throw shapeError(module + ".weight", hs, "[classes, " + in + "]");
+        }
+        return linear(module, in, (int) hs[0]);
+    }
+
+    private VitParameters mapSwin(VitSpec s) throws IOException {
+        VitSpec.Swin sw = s.swin();
+        FamilyTable.SwinNames names = table.swin();
+        int c = s.channels();
+        int p = s.patchSize();
+        int e = sw.embedDim();
+        Tensor patchW = tensor(prefix + table.patch() + ".weight", e, c, p, p);
+        Tensor patchB = table.patchHasBias() ? tensor(prefix + table.patch() + ".bias", e) : null;
+        VitParameters.Norm patchNorm = norm(prefix + names.patchNorm(), e);
+        List<VitParameters.Block> blocks = new ArrayList<>();
+        List<Tensor> bias = new ArrayList<>();
+        List<VitParameters.Merge> merges = new ArrayList<>();
+        for (int stage = 0; stage < sw.stages(); stage++) {
+            int d = sw.dim(stage);
+            if (stage > 0) {
+                String m = prefix + String.format(names.merge(), names.mergeOpensStage() ? stage : stage - 1);
+                int in = 4 * sw.dim(stage - 1);
+                merges.add(new VitParameters.Merge(norm(m + names.mergeNorm(), in), linear(m + names.mergeReduction(), in, d)));
+            }
+            int w = sw.windows().get(stage);
+            for (int j = 0; j < sw.depths().get(stage); j++) {
+                String b = prefix + String.format(table.block(), stage, j);
+                blocks.add(block(b, d, sw.mlpDims().get(stage)));
+                bias.add(tensor(b + names.relativeBiasTable(), (long) (2 * w - 1) * (2 * w - 1), sw.heads().get(stage)));
+                if (names.relativeIndex() != null && checkpoint.names().contains(b + names.relativeIndex())) {
+                    checkRelativeIndex(b + names.relativeIndex(), w);
+                }
+            }
+        }
+        int d = s.hiddenSize();
+        VitParameters.Norm finalNorm = norm(prefix + table.finalNorm(), d);
+        VitParameters.Linear head = head(table.head(), d);
+        checkAllUsed();
+        return new VitParameters(s, patchW, patchB, null, null, null, null, blocks, finalNorm, head, null, null,
+                null, null, new VitParameters.SwinParameters(patchNorm, merges, bias));
+    }
+
+    /**
+     * transformers 4 saves each block's relative position index; it must be the one the graph builder computes
+     * for a square window of side {@code w}, or the checkpoint was made for another window.
+     */
+    private void checkRelativeIndex(String name, int w) throws IOException {
+        TensorInfo info = checkpoint.info(name);
+        long t = (long) w * w;
+        if (!info.dtype().equals("I64") || !Arrays.equals(info.shape(), new long[] {t, t})) {
+            throw new ConversionException("tensor '" + name + "' in " + checkpoint.files().get(0).getParent()
+                    + " is " + info.dtype() + " " + Arrays.toString(info.shape()) + " but a " + w + "x" + w
+                    + " window needs an I64 [" + t + ", " + t + "] index; the config and the weights do not belong together");
+        }
+        java.nio.LongBuffer stored = checkpoint.rawBytes(name).order(java.nio.ByteOrder.LITTLE_ENDIAN).asLongBuffer();
+        long[] expected = SwinGeometry.relativePositionIndex(w);
+        for (int i = 0; i < expected.length; i++) {
+            if (stored.get(i) != expected[i]) {
+                throw new ConversionException("tensor '" + name + "' in " + checkpoint.files().get(0).getParent()
+                        + " differs from the relative position index of a " + w + "x" + w + " window at entry " + i
+                        + " (" + stored.get(i) + " instead of " + expected[i] + "); vitfit computes the index itself "
+                        + "and cannot reproduce this one");
+            }
+        }
+        used.add(name);
     }
 
     private Tensor positions(VitSpec s) throws IOException {
@@ -140,7 +242,7 @@ final class CheckpointMapper {
         if (pos.data().length % d != 0) {
             throw shapeError(name, pos.shape(), "[1, tokens, " + d + "]");
         }
-        int prefixTokens = s.posEmbedSkipsPrefix() ? 0 : 1 + s.numRegisterTokens();
+        int prefixTokens = s.posEmbedSkipsPrefix() ? 0 : s.numPrefixTokens();
         int wanted = prefixTokens + s.numPatches();
         int have = (int) total - prefixTokens;
         boolean square = s.gridHeight() == s.gridWidth();

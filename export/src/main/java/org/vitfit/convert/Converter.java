@@ -158,7 +158,7 @@ public final class Converter {
         ModelDescriptor descriptor = new ModelDescriptor(ModelDescriptor.FORMAT, 1, loaded.source(), spec.family(),
                 spec.architecture(), spec.imageHeight(), spec.imageWidth(), spec.patchSize(), spec.hiddenSize(),
                 spec.numLayers(), spec.numHeads(), spec.mlpDim(), spec.numTokens(), built.embeddingDim(),
-                spec.clipPooling() ? "clip_projection" : "cls_after_norm", built.outputs(),
+                embeddingPooling(spec), built.outputs(),
                 built.outputs().contains(VitGraphBuilder.LOGITS) ? loaded.labels() : null,
                 loaded.weightsSha256(), null, precision.label(), VitfitVersion.get(), loaded.preprocessing());
         return SafeOutput.writeDirectory(out, kind, overwrite, inputs, dir -> {
@@ -189,14 +189,30 @@ public final class Converter {
         }
     }
 
+    /** What the {@code embedding} output is, as {@code vitfit-model.json} names it. */
+    private static String embeddingPooling(VitSpec spec) {
+        if (spec.swin() != null) {
+            return "mean_after_norm";
+        }
+        if (spec.clipPooling()) {
+            return "clip_projection";
+        }
+        return spec.distillationToken() ? "cls_distillation_mean_after_norm" : "cls_after_norm";
+    }
+
     private static void checkGeometry(VitSpec s, Path dir) throws ConversionException {
         if (s.imageHeight() % s.patchSize() != 0 || s.imageWidth() % s.patchSize() != 0) {
             throw new ConversionException(dir + ": input " + s.imageHeight() + "x" + s.imageWidth()
                     + " is not a multiple of the patch size " + s.patchSize());
         }
-        if (s.hiddenSize() % s.numHeads() != 0) {
-            throw new ConversionException(dir + ": hidden size " + s.hiddenSize() + " is not divisible by "
-                    + s.numHeads() + " attention heads");
+        int stages = s.swin() == null ? 1 : s.swin().stages();
+        for (int i = 0; i < stages; i++) {
+            int width = s.swin() == null ? s.hiddenSize() : s.swin().dim(i);
+            int heads = s.swin() == null ? s.numHeads() : s.swin().heads().get(i);
+            if (width % heads != 0) {
+                throw new ConversionException(dir + ": hidden size " + width + " is not divisible by "
+                        + heads + " attention heads");
+            }
         }
     }
 

@@ -46,12 +46,32 @@ record ModelConfig(FamilyTable table, String architecture, JsonNode config, Prep
 
     private static ModelConfig timm(Path dir, Path configFile, JsonNode config) throws IOException {
         String arch = config.get("architecture").asText();
-        if (!arch.startsWith("vit_")) {
-            throw new ConversionException(configFile + ": timm architecture '" + arch
-                    + "' is not a Vision Transformer (vit_*); vitfit converts ViT, DINOv2 and CLIP vision models");
+        FamilyTable table;
+        if (arch.startsWith("vit_")) {
+            table = FamilyTable.TIMM_VIT;
+        } else if (arch.startsWith("deit_") && arch.contains("_distilled_")) {
+            table = FamilyTable.TIMM_DEIT;
+        } else if (arch.startsWith("swinv2")) {
+            throw new ConversionException(configFile + ": architecture '" + arch + "' is a Swin Transformer V2 "
+                    + "(scaled cosine attention, continuous position bias), which vitfit does not convert yet; "
+                    + "Swin V1 (swin_*) is supported");
+        } else if (arch.startsWith("swin_")) {
+            table = FamilyTable.TIMM_SWIN;
+        } else {
+            throw new ConversionException(configFile + ": timm architecture '" + arch + "' is not supported; vitfit "
+                    + "converts timm vit_*, deit_*_distilled_* and swin_* models (and Hugging Face ViT, DeiT, Swin, "
+                    + "DINOv2 and CLIP vision models)");
         }
-        String pool = config.path("global_pool").asText("token");
-        if (!pool.equals("token") && !pool.isEmpty()) {
+        // model_args are what timm.create_model was called with; they win over the top-level copy.
+        JsonNode poolNode = config.path("model_args").hasNonNull("global_pool")
+                ? config.path("model_args").get("global_pool") : config.get("global_pool");
+        String pool = poolNode == null || poolNode.isNull() ? (table == FamilyTable.TIMM_SWIN ? "avg" : "token")
+                : poolNode.asText();
+        if (table == FamilyTable.TIMM_SWIN && !pool.equals("avg")) {
+            throw new ConversionException(configFile + ": global_pool '" + pool + "' is not supported for Swin; "
+                    + "vitfit embeds a Swin model with the average over its last tokens (global_pool 'avg')");
+        }
+        if (table != FamilyTable.TIMM_SWIN && !pool.equals("token") && !pool.isEmpty()) {
             throw new ConversionException(configFile + ": global_pool '" + pool
                     + "' is not supported yet; vitfit embeds with the class token (global_pool 'token')");
         }
@@ -61,7 +81,7 @@ record ModelConfig(FamilyTable table, String architecture, JsonNode config, Prep
         }
         PreprocessRecipe recipe = PreprocessRecipe.fromTimm(cfg);
         List<String> labels = timmLabels(dir, config);
-        return new ModelConfig(FamilyTable.TIMM_VIT, arch, config, recipe, labels);
+        return new ModelConfig(table, arch, config, recipe, labels);
     }
 
     private static ModelConfig huggingFace(Path dir, Path configFile, JsonNode config, Path preprocessorOverride)
@@ -77,10 +97,20 @@ record ModelConfig(FamilyTable table, String architecture, JsonNode config, Prep
                 table = FamilyTable.CLIP_VISION;
                 vision = config.path("vision_config");
             }
+            case "deit" -> table = FamilyTable.HF_DEIT;
+            case "swin" -> table = FamilyTable.HF_SWIN;
+            case "swinv2" -> throw new ConversionException(configFile + ": model_type 'swinv2' (Swin Transformer V2: "
+                    + "scaled cosine attention, continuous position bias) is not supported yet; vitfit converts Swin V1 "
+                    + "(model_type 'swin')");
             default -> throw new ConversionException(configFile + ": model_type '" + modelType + "' is not supported; "
-                    + "vitfit converts timm vit_* models and Hugging Face vit, dinov2, clip and clip_vision_model");
+                    + "vitfit converts timm vit_*, deit_*_distilled_* and swin_* models and Hugging Face vit, deit, "
+                    + "swin, dinov2, clip and clip_vision_model");
         }
         String arch = config.path("architectures").path(0).asText(modelType);
+        if (arch.equals("DeiTForImageClassification")) {
+            // Its one classifier reads the class token only (the distillation token is computed but unused).
+            table = table.withSingleHead("classifier");
+        }
         Path processorFile = preprocessorOverride != null ? preprocessorOverride : dir.resolve("preprocessor_config.json");
         if (!Files.isRegularFile(processorFile)) {
             throw new ConversionException(processorFile + " not found, so the preprocessing the model was trained "
@@ -94,7 +124,7 @@ record ModelConfig(FamilyTable table, String architecture, JsonNode config, Prep
         }
         List<String> labels = null;
         JsonNode id2label = config.path("id2label");
-        if (arch.endsWith("ForImageClassification") && id2label.isObject()) {
+        if (arch.contains("ForImageClassification") && id2label.isObject()) {
             Map<Integer, String> sorted = new TreeMap<>();
             id2label.fields().forEachRemaining(e -> sorted.put(Integer.parseInt(e.getKey()), e.getValue().asText()));
             labels = new ArrayList<>(sorted.values());
@@ -121,10 +151,14 @@ record ModelConfig(FamilyTable table, String architecture, JsonNode config, Prep
 
     /** Architecture numbers: from the config where it has them, from tensor shapes where they are unambiguous. */
     VitSpec spec(CheckpointMapper mapper) throws IOException {
+        if (table.swin() != null) {
+            return SwinConfigReader.spec(table, architecture, config, preprocessing, mapper);
+        }
         JsonNode c = config;
         int imageH = preprocessing.outputHeight();
         int imageW = preprocessing.outputWidth();
-        if (table == FamilyTable.TIMM_VIT) {
+        boolean distilled = table.distillationToken() != null;
+        if (table == FamilyTable.TIMM_VIT || table == FamilyTable.TIMM_DEIT) {
             JsonNode args = c.path("model_args");
             long[] patch = mapper.shape(table.patch() + ".weight");
             int hidden = (int) patch[0];
@@ -145,7 +179,7 @@ record ModelConfig(FamilyTable table, String architecture, JsonNode config, Prep
             VitSpec.Activation act = architecture.contains("quickgelu") ? VitSpec.Activation.QUICK_GELU
                     : VitSpec.Activation.GELU;
             return new VitSpec(table.family(), architecture, channels, imageH, imageW, patchSize, hidden, layers,
-                    heads, mlp, 1e-6, act, registers, skipsPrefix, false, false);
+                    heads, mlp, 1e-6, act, registers, skipsPrefix, false, false, distilled, null);
         }
         int hidden = required(c, "hidden_size");
         int mlp = c.has("intermediate_size") ? c.get("intermediate_size").asInt()
@@ -153,20 +187,31 @@ record ModelConfig(FamilyTable table, String architecture, JsonNode config, Prep
         if (table == FamilyTable.DINOV2 && c.path("use_swiglu_ffn").asBoolean(false)) {
             throw new ConversionException("DINOv2 with use_swiglu_ffn (the giant model) is not supported yet");
         }
-        double eps = c.path("layer_norm_eps").asDouble(table == FamilyTable.HF_VIT ? 1e-12 : 1e-6);
-        VitSpec.Activation act;
-        try {
-            act = VitSpec.Activation.fromConfig(c.path("hidden_act").asText("gelu"));
-        } catch (IllegalArgumentException e) {
-            throw new ConversionException("config.json: " + e.getMessage(), e);
+        boolean vitLike = table == FamilyTable.HF_VIT || table.family().equals(FamilyTable.HF_DEIT.family());
+        double eps = c.path("layer_norm_eps").asDouble(vitLike ? 1e-12 : 1e-6);
+        if (vitLike && mapper.has(table.pooler() + ".weight")) {
+            String poolerAct = c.path("pooler_act").asText("tanh");
+            if (!poolerAct.equals("tanh")) {
+                throw new ConversionException("config.json: pooler_act '" + poolerAct + "' is not supported; "
+                        + "vitfit writes the pooler with tanh (transformers' default)");
+            }
         }
+        VitSpec.Activation act = activation(c);
         return new VitSpec(table.family(), architecture, c.path("num_channels").asInt(3), imageH, imageW,
                 required(c, "patch_size"), hidden, required(c, "num_hidden_layers"),
                 required(c, "num_attention_heads"), mlp, eps, act, 0, false,
-                table == FamilyTable.CLIP_VISION, table == FamilyTable.DINOV2);
+                table == FamilyTable.CLIP_VISION, table == FamilyTable.DINOV2, distilled, null);
     }
 
-    private static int required(JsonNode c, String field) throws ConversionException {
+    static VitSpec.Activation activation(JsonNode c) throws ConversionException {
+        try {
+            return VitSpec.Activation.fromConfig(c.path("hidden_act").asText("gelu"));
+        } catch (IllegalArgumentException e) {
+            throw new ConversionException("config.json: " + e.getMessage(), e);
+        }
+    }
+
+    static int required(JsonNode c, String field) throws ConversionException {
         if (!c.hasNonNull(field)) {
             throw new ConversionException("config.json has no '" + field + "'");
         }

@@ -155,21 +155,26 @@ public record PreprocessRecipe(
 
     /** Image processor types whose preprocessing vitfit reproduces, and transformers' defaults for each. */
     private enum HfProcessor {
-        VIT(true, 2, false, IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD),
-        CLIP(false, 3, true, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD),
-        BIT(false, 3, true, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD);
+        VIT(true, 224, 2, false, IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD),
+        CLIP(false, 224, 3, true, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD),
+        BIT(false, 224, 3, true, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD),
+        /** DeiT: resize to a 256x256 square (not the shortest edge), then center crop 224. */
+        DEIT(true, 256, 3, true, IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD);
 
         /** get_size_dict(default_to_square): whether a bare int size means height = width (else shortest edge). */
         final boolean sizeIntIsSquare;
+        /** The side (or shortest edge) of the class's default {@code size}. */
+        final int defaultSize;
         final int defaultResample;
         /** Whether the processor has a center crop step at all, and its default do_center_crop. */
         final boolean centerCrop;
         final List<Double> defaultMean;
         final List<Double> defaultStd;
 
-        HfProcessor(boolean sizeIntIsSquare, int defaultResample, boolean centerCrop,
+        HfProcessor(boolean sizeIntIsSquare, int defaultSize, int defaultResample, boolean centerCrop,
                     List<Double> defaultMean, List<Double> defaultStd) {
             this.sizeIntIsSquare = sizeIntIsSquare;
+            this.defaultSize = defaultSize;
             this.defaultResample = defaultResample;
             this.centerCrop = centerCrop;
             this.defaultMean = defaultMean;
@@ -187,10 +192,14 @@ public record PreprocessRecipe(
                     return CLIP;
                 case "BitImageProcessor":
                     return BIT;
+                case "DeiTImageProcessor":
+                case "DeiTFeatureExtractor":
+                    return DEIT;
                 default:
                     throw new IllegalArgumentException("Hugging Face image processor '" + type + "' is not supported;"
-                            + " vitfit reproduces ViTImageProcessor, ViTFeatureExtractor, CLIPImageProcessor,"
-                            + " CLIPFeatureExtractor and BitImageProcessor (DINOv2)");
+                            + " vitfit reproduces ViTImageProcessor, ViTFeatureExtractor (also used by Swin),"
+                            + " CLIPImageProcessor, CLIPFeatureExtractor, BitImageProcessor (DINOv2),"
+                            + " DeiTImageProcessor and DeiTFeatureExtractor");
             }
         }
     }
@@ -207,7 +216,8 @@ public record PreprocessRecipe(
      * What a Hugging Face image processor does, from its {@code preprocessor_config.json}, with the
      * processor class's defaults for missing keys (the class comes from {@code image_processor_type}, or
      * {@code feature_extractor_type} in older configs): resize ({@code size} either
-     * {@code {height, width}} or {@code {shortest_edge}}, or a bare int read the way the class reads it),
+     * {@code {height, width}} or {@code {shortest_edge}}, or a bare int read the way the class reads it: a square
+     * for ViT (and so Swin) and DeiT, the shortest edge for CLIP and BiT),
      * center crop, rescale, normalize.
      *
      * @param backend {@code pil} for the PIL/numpy processors (transformers 4's default, "slow"; crop offset
@@ -244,7 +254,7 @@ public record PreprocessRecipe(
         if (doResize) {
             JsonNode size = config.get("size");
             if (size == null || size.isNull()) {
-                size = kind.sizeIntIsSquare ? sizeDict(224, 224) : shortestEdgeDict(224);
+                size = kind.sizeIntIsSquare ? sizeDict(kind.defaultSize, kind.defaultSize) : shortestEdgeDict(kind.defaultSize);
             } else if (size.canConvertToInt() && size.isNumber()) {
                 size = kind.sizeIntIsSquare ? sizeDict(size.asInt(), size.asInt()) : shortestEdgeDict(size.asInt());
             }

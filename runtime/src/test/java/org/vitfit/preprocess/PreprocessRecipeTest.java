@@ -109,6 +109,40 @@ class PreprocessRecipeTest {
     }
 
     @Test
+    void hfDeitAndSwinProcessorsReadTheirConfigsLikeTransformers() throws Exception {
+        // The form of facebook/deit-*-distilled-patch16-224: DeiT reads a bare int size as a square (resize to
+        // 256 x 256, not the shortest edge), then crops 224, bicubic.
+        PreprocessRecipe deit = PreprocessRecipe.fromHfProcessor(json("{\"feature_extractor_type\": \"DeiTFeatureExtractor\","
+                + " \"crop_size\": 224, \"do_center_crop\": true, \"do_normalize\": true, \"do_resize\": true,"
+                + " \"image_mean\": [0.485, 0.456, 0.406], \"image_std\": [0.229, 0.224, 0.225], \"resample\": 3,"
+                + " \"size\": 256}"));
+        assertEquals("fixed", deit.resizeMode());
+        assertEquals(256, deit.resizeHeight());
+        assertEquals(256, deit.resizeWidth());
+        assertEquals("bicubic", deit.interpolation());
+        assertEquals(224, deit.cropHeight());
+        assertEquals(224, deit.cropWidth());
+        assertEquals("trunc", deit.cropRounding());
+        assertEquals(List.of(0.485, 0.456, 0.406), deit.mean());
+        assertEquals("floor", PreprocessRecipe.fromHfProcessor(json("{\"image_processor_type\": \"DeiTImageProcessor\"}"),
+                "pil").cropRounding());
+        // DeiTImageProcessor's own defaults: 256 x 256, crop 224, bicubic, mean = std = 0.5.
+        PreprocessRecipe defaults = PreprocessRecipe.fromHfProcessor(json("{\"image_processor_type\": \"DeiTImageProcessorFast\"}"));
+        assertEquals(256, defaults.resizeHeight());
+        assertEquals(224, defaults.cropWidth());
+        assertEquals("bicubic", defaults.interpolation());
+        assertEquals(List.of(0.5, 0.5, 0.5), defaults.std());
+        // microsoft/swin-*: transformers maps model_type swin to ViTImageProcessor; 224 x 224 bicubic, no crop.
+        PreprocessRecipe swin = PreprocessRecipe.fromHfProcessor(json("{\"feature_extractor_type\": \"ViTFeatureExtractor\","
+                + " \"do_normalize\": true, \"do_resize\": true, \"image_mean\": [0.485, 0.456, 0.406],"
+                + " \"image_std\": [0.229, 0.224, 0.225], \"resample\": 3, \"size\": 224}"));
+        assertEquals("fixed", swin.resizeMode());
+        assertEquals(224, swin.outputHeight());
+        assertEquals("bicubic", swin.interpolation());
+        assertEquals(0, swin.cropHeight());
+    }
+
+    @Test
     void hfSwitchesOffRescaleAndNormalise() throws Exception {
         PreprocessRecipe r = PreprocessRecipe.fromHfProcessor(json("{\"image_processor_type\": \"ViTImageProcessor\","
                 + " \"do_rescale\": false, \"do_normalize\": false}"));

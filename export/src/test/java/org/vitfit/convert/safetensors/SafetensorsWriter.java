@@ -12,8 +12,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Writes safetensors files byte by byte for tests, so that the reader is checked against the format, not itself. */
-final class SafetensorsWriter {
+/**
+ * Writes safetensors files byte by byte for tests, so that the reader is checked against the format, not itself.
+ * Public for the converter tests that derive checkpoint layouts from a fixture.
+ */
+public final class SafetensorsWriter {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -28,7 +31,7 @@ final class SafetensorsWriter {
     }
 
     /** Appends a tensor whose bytes follow the previous tensor's. */
-    SafetensorsWriter tensor(String name, String dtype, long[] shape, byte[] bytes) {
+    public SafetensorsWriter tensor(String name, String dtype, long[] shape, byte[] bytes) {
         ObjectNode entry = header.putObject(name);
         entry.put("dtype", dtype);
         ArrayNode dims = entry.putArray("shape");
@@ -62,7 +65,7 @@ final class SafetensorsWriter {
         return assemble(header.toString().getBytes(StandardCharsets.UTF_8), data.toByteArray());
     }
 
-    Path write(Path file) throws IOException {
+    public Path write(Path file) throws IOException {
         Files.write(file, bytes());
         return file;
     }
