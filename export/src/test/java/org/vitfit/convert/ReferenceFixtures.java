@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.function.BiFunction;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.stream.Stream;
@@ -55,6 +56,12 @@ final class ReferenceFixtures {
 
     /** Rewrites {@code dir/model.safetensors} with every tensor renamed by {@code rename} (null drops it). */
     static void renameTensors(Path dir, Function<String, String> rename) throws IOException {
+        rewriteTensors(dir, rename, (name, bytes) -> bytes);
+    }
+
+    /** Rewrites {@code dir/model.safetensors}: names through {@code rename} (null drops), bytes through {@code data}. */
+    static void rewriteTensors(Path dir, Function<String, String> rename, BiFunction<String, byte[], byte[]> data)
+            throws IOException {
         SafetensorsWriter w = new SafetensorsWriter();
         try (Checkpoint c = Checkpoint.open(dir)) {
             for (String name : c.names()) {
@@ -66,7 +73,7 @@ final class ReferenceFixtures {
                 ByteBuffer raw = c.rawBytes(name);
                 byte[] bytes = new byte[raw.remaining()];
                 raw.get(bytes);
-                w.tensor(renamed, info.dtype(), info.shape(), bytes);
+                w.tensor(renamed, info.dtype(), info.shape(), data.apply(name, bytes));
             }
         }
         w.write(dir.resolve("model.safetensors.new"));
