@@ -96,6 +96,26 @@ public final class Converter {
      */
     public record Loaded(VitParameters parameters, PreprocessRecipe preprocessing, List<String> labels,
                          String weightsSha256, String source) {
+
+        /**
+         * This checkpoint, or a refusal when the fine-tuning graph cannot express its forward pass: it knows the
+         * plain ViT token stack, not Swin's windows and merges nor DeiT's distillation token.
+         */
+        public Loaded requireFineTunable() throws ConversionException {
+            VitSpec s = parameters.spec();
+            String instead = "; embed the images with 'vitfit extract' and train a head on them with 'vitfit train' "
+                    + "instead";
+            if (s.swin() != null) {
+                throw new ConversionException("fine-tuning is not supported for Swin yet (" + source + ", "
+                        + s.architecture() + "): the training graph has no windowed attention or patch merging"
+                        + instead);
+            }
+            if (s.distillationToken()) {
+                throw new ConversionException("fine-tuning is not supported for distilled DeiT yet (" + source + ", "
+                        + s.architecture() + "): the training graph has no distillation token" + instead);
+            }
+            return this;
+        }
     }
 
     /** Reads and checks a checkpoint directory without writing anything. */

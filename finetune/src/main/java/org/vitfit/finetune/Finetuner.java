@@ -95,7 +95,7 @@ public final class Finetuner {
             throw new FileAlreadyExistsException(output.toString(), null, "output exists; choose another --output "
                     + "or pass --overwrite");
         }
-        Converter.Loaded loaded = loadModel(model);
+        Converter.Loaded loaded = loadModel(model).requireFineTunable();
         VitParameters vit = loaded.parameters();
         InputSet inputs = InputScanner.scan(input, List.of(), List.of());
         List<String> labels = labels(inputs, o.multiLabel());
