@@ -20,18 +20,21 @@ import java.util.List;
  * @param format         always {@value #FORMAT}
  * @param formatVersion  bumped on incompatible changes
  * @param source         where the checkpoint came from (a path or {@code hub:<repo>@<revision>})
- * @param family         the checkpoint layout: {@code timm_vit}, {@code hf_vit}, {@code dinov2}, {@code clip_vision}
+ * @param family         the checkpoint layout: {@code timm_vit}, {@code hf_vit}, {@code dinov2}, {@code clip_vision},
+ *                       {@code timm_deit}, {@code hf_deit}, {@code timm_swin}, {@code hf_swin}
  * @param architecture   the architecture name the checkpoint gives (timm {@code architecture}, HF {@code architectures[0]})
  * @param imageHeight    input height the graph is built for
  * @param imageWidth     input width the graph is built for
  * @param patchSize      side of one square patch
- * @param hiddenSize     token width D
- * @param numLayers      transformer blocks
- * @param numHeads       attention heads
- * @param mlpDim         hidden width of each block's MLP
- * @param numTokens      tokens per image (CLS, registers, patches)
+ * @param hiddenSize     token width D (Swin: of the last stage)
+ * @param numLayers      transformer blocks (Swin: of all stages)
+ * @param numHeads       attention heads (Swin: of the last stage)
+ * @param mlpDim         hidden width of each block's MLP (Swin: of the last stage)
+ * @param numTokens      tokens per image of {@code last_hidden_state} (CLS, distillation, registers, patches; Swin:
+ *                       the last stage's grid)
  * @param embeddingDim   width of the {@code embedding} output
- * @param embeddingPooling what {@code embedding} is: {@code cls_after_norm} or {@code clip_projection}
+ * @param embeddingPooling what {@code embedding} is: {@code cls_after_norm}, {@code clip_projection},
+ *                       {@code cls_distillation_mean_after_norm} (distilled DeiT) or {@code mean_after_norm} (Swin)
  * @param outputs        ONNX output names, in graph order
  * @param labels         class names for {@code logits}, or null when the checkpoint has no head
  * @param weightsSha256  sha256 of the checkpoint's weight file(s), in shard order
