@@ -41,6 +41,11 @@ final class CheckpointMapper {
                 + ": its config.json says " + table.family() + " but the weights are laid out differently");
     }
 
+    /** The names this mapper reads the checkpoint with. */
+    FamilyTable table() {
+        return table;
+    }
+
     /** Number of blocks the checkpoint holds, counted from its tensor names. */
     int countBlocks() {
         int n = 0;

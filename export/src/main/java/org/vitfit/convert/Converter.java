@@ -128,7 +128,7 @@ public final class Converter {
         ModelConfig config = ModelConfig.read(checkpointDir, options.preprocessorConfig());
         checkPreprocessing(config, checkpointDir, options);
         try (Checkpoint checkpoint = Checkpoint.open(checkpointDir)) {
-            CheckpointMapper mapper = new CheckpointMapper(checkpoint, config.table());
+            CheckpointMapper mapper = new CheckpointMapper(checkpoint, config.table().matching(checkpoint.names()));
             VitSpec spec = config.spec(mapper);
             ConfigAgreement.check(config, spec, mapper, checkpointDir);
             checkGeometry(spec, checkpointDir);

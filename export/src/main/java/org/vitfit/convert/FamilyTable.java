@@ -170,8 +170,36 @@ public record FamilyTable(
                     "attention.self.relative_position_index", "encoder.layers.%d.downsample.", false, "norm",
                     "reduction"));
 
+    /**
+     * transformers' Swin as transformers 5 names its modules ({@code attention.q_proj}, {@code attention.o_proj},
+     * {@code mlp.fc1}, {@code attention.relative_position_bias.relative_position_bias_table}; the index is no longer
+     * saved). Chosen over {@link #HF_SWIN} by {@link #matching} when the checkpoint uses these names.
+     */
+    public static final FamilyTable HF_SWIN_TRANSFORMERS5 = new FamilyTable("hf_swin", List.of("", "swin."),
+            "embeddings.patch_embeddings.projection", true,
+            null, null, null,
+            null,
+            "encoder.layers.%d.blocks.%d.",
+            "layernorm_before", null, "attention.q_proj", "attention.k_proj", "attention.v_proj",
+            "attention.o_proj", null,
+            "layernorm_after", "mlp.fc1", "mlp.fc2", null,
+            "layernorm",
+            "classifier", null, null,
+            List.of("embeddings.mask_token"),
+            null, null,
+            new SwinNames("embeddings.norm", "attention.relative_position_bias.relative_position_bias_table", null,
+                    "encoder.layers.%d.downsample.", false, "norm", "reduction"));
+
     public static final List<FamilyTable> ALL = List.of(TIMM_VIT, HF_VIT, DINOV2, CLIP_VISION, TIMM_DEIT, HF_DEIT,
-            TIMM_SWIN, HF_SWIN);
+            TIMM_SWIN, HF_SWIN, HF_SWIN_TRANSFORMERS5);
+
+    /** The row for a checkpoint holding {@code names}: this one, or the renamed layout of the same family. */
+    public FamilyTable matching(java.util.Set<String> names) {
+        if (this == HF_SWIN && names.stream().anyMatch(n -> n.endsWith(".attention.q_proj.weight"))) {
+            return HF_SWIN_TRANSFORMERS5;
+        }
+        return this;
+    }
 
     /** The same names with one classifier {@code head} on the class token and no distillation head. */
     public FamilyTable withSingleHead(String newHead) {

@@ -22,8 +22,8 @@ final class SwinConfigReader {
 
     static VitSpec spec(FamilyTable table, String architecture, JsonNode config, PreprocessRecipe preprocessing,
                         CheckpointMapper mapper) throws IOException {
-        VitSpec s = table == FamilyTable.TIMM_SWIN ? timm(table, architecture, config, preprocessing, mapper)
-                : huggingFace(table, architecture, config, preprocessing, mapper);
+        VitSpec s = table == FamilyTable.TIMM_SWIN ? timm(mapper.table(), architecture, config, preprocessing, mapper)
+                : huggingFace(mapper.table(), architecture, config, preprocessing, mapper);
         SwinGeometry.stages(s);
         return s;
     }

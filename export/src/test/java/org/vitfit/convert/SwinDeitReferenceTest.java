@@ -128,6 +128,30 @@ class SwinDeitReferenceTest {
     }
 
     /**
+     * transformers 5 renamed Swin's modules; its conversion mapping for legacy checkpoints is this renaming (and the
+     * index buffer is no longer saved). The renamed checkpoint gives the same outputs.
+     */
+    @Test
+    void transformers5SwinNamesConvert() throws Exception {
+        Path dir = ReferenceFixtures.copy("hf_swin", tmp.resolve("swin-t5"));
+        ReferenceFixtures.renameTensors(dir, n -> n.endsWith("relative_position_index") ? null : n
+                .replace("attention.self.relative_position_bias_table",
+                        "attention.relative_position_bias.relative_position_bias_table")
+                .replace("attention.self.query", "attention.q_proj")
+                .replace("attention.self.key", "attention.k_proj")
+                .replace("attention.self.value", "attention.v_proj")
+                .replace("attention.output.dense", "attention.o_proj")
+                .replace("intermediate.dense", "mlp.fc1")
+                .replace("output.dense", "mlp.fc2"));
+        ModelDescriptor d = Converter.convert(dir, tmp.resolve("out"));
+        assertEquals("hf_swin", d.family());
+        Path ref = ReferenceFixtures.model("hf_swin");
+        Map<String, float[]> out = run(tmp.resolve("out"), ref);
+        assertTrue(Golden.maxAbsDiff(out.get("logits"), Golden.f32(ref.resolve("logits.f32"))) <= TOLERANCE);
+        assertTrue(Golden.maxAbsDiff(out.get("last_hidden_state"), Golden.f32(ref.resolve("last_hidden_state.f32"))) <= TOLERANCE);
+    }
+
+    /**
      * transformers' DeiTForImageClassification: one {@code classifier} on the class token only, so its logits are
      * that classifier applied to row 0 of the reference's last hidden state (computed here in double).
      */
