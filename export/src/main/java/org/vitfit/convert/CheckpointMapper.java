@@ -5,6 +5,8 @@ import org.vitfit.convert.safetensors.TensorInfo;
 import org.vitfit.runtime.Finite;
 
 import java.io.IOException;
+import java.nio.ByteOrder;
+import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -226,7 +228,7 @@ final class CheckpointMapper {
                     + " is " + info.dtype() + " " + Arrays.toString(info.shape()) + " but a " + w + "x" + w
                     + " window needs an I64 [" + t + ", " + t + "] index; the config and the weights do not belong together");
         }
-        java.nio.LongBuffer stored = checkpoint.rawBytes(name).order(java.nio.ByteOrder.LITTLE_ENDIAN).asLongBuffer();
+        LongBuffer stored = checkpoint.rawBytes(name).order(ByteOrder.LITTLE_ENDIAN).asLongBuffer();
         long[] expected = SwinGeometry.relativePositionIndex(w);
         for (int i = 0; i < expected.length; i++) {
             if (stored.get(i) != expected[i]) {

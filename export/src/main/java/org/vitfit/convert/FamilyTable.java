@@ -1,6 +1,7 @@
 package org.vitfit.convert;
 
 import java.util.List;
+import java.util.Set;
 
 /**
  * How one checkpoint family names a ViT's tensors. The converter is this table plus one reader and one
@@ -194,7 +195,7 @@ public record FamilyTable(
             TIMM_SWIN, HF_SWIN, HF_SWIN_TRANSFORMERS5);
 
     /** The row for a checkpoint holding {@code names}: this one, or the renamed layout of the same family. */
-    public FamilyTable matching(java.util.Set<String> names) {
+    public FamilyTable matching(Set<String> names) {
         if (this == HF_SWIN && names.stream().anyMatch(n -> n.endsWith(".attention.q_proj.weight"))) {
             return HF_SWIN_TRANSFORMERS5;
         }

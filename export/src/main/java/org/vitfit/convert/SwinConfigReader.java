@@ -1,10 +1,12 @@
 package org.vitfit.convert;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.IntNode;
 import org.vitfit.preprocess.PreprocessRecipe;
 
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -35,14 +37,15 @@ final class SwinConfigReader {
                     + "added to the patch tokens) is not supported for Swin yet; the Swin checkpoints on the Hub use "
                     + "relative position bias only");
         }
-        JsonNode window = c.get("window_size");
-        if (window == null || !window.canConvertToInt() || !window.isIntegralNumber()) {
+        // Missing fields take SwinConfig's defaults (swin-tiny), as transformers would.
+        JsonNode window = c.has("window_size") ? c.get("window_size") : IntNode.valueOf(7);
+        if (!window.isIntegralNumber() || !window.canConvertToInt()) {
             throw new ConversionException("config.json: window_size " + window + " is not one number; vitfit supports "
                     + "square windows, one side for every stage (non-square windows are not supported)");
         }
-        int embed = ModelConfig.required(c, "embed_dim");
-        List<Integer> depths = ints(c, "depths");
-        List<Integer> heads = ints(c, "num_heads");
+        int embed = c.path("embed_dim").asInt(96);
+        List<Integer> depths = ints(c, "depths", List.of(2, 2, 6, 2));
+        List<Integer> heads = ints(c, "num_heads", List.of(3, 6, 12, 24));
         if (depths.size() != heads.size()) {
             throw new ConversionException("config.json: depths " + depths + " and num_heads " + heads
                     + " describe a different number of stages");
@@ -56,7 +59,7 @@ final class SwinConfigReader {
         }
         checkBlocks(mapper, depths);
         VitSpec.Swin swin = new VitSpec.Swin(embed, depths, heads, windows, mlp, TORCH_LAYER_NORM_EPS);
-        return spec(table, architecture, c.path("num_channels").asInt(3), pre, ModelConfig.required(c, "patch_size"),
+        return spec(table, architecture, c.path("num_channels").asInt(3), pre, c.path("patch_size").asInt(4),
                 swin, c.path("layer_norm_eps").asDouble(1e-5), ModelConfig.activation(c));
     }
 
@@ -83,7 +86,7 @@ final class SwinConfigReader {
         long[] patch = mapper.shape(table.patch() + ".weight");
         if (patch.length != 4 || patch[2] != patch[3]) {
             throw new ConversionException("tensor '" + table.patch() + ".weight' has shape "
-                    + java.util.Arrays.toString(patch) + ": vitfit needs a square patch embedding [dim, channels, p, p]");
+                    + Arrays.toString(patch) + ": vitfit needs a square patch embedding [dim, channels, p, p]");
         }
         int embed = (int) patch[0];
         int stages = mapper.countStages();
@@ -103,7 +106,7 @@ final class SwinConfigReader {
             int side = (int) Math.round(Math.sqrt(bias[0]));
             if (bias.length != 2 || (long) side * side != bias[0] || side % 2 == 0) {
                 throw new ConversionException("tensor '" + block + table.swin().relativeBiasTable() + "' has shape "
-                        + java.util.Arrays.toString(bias) + ", not [(2w - 1)^2, heads]: its window is not square "
+                        + Arrays.toString(bias) + ", not [(2w - 1)^2, heads]: its window is not square "
                         + "(model_args.window_size with two different sides), which vitfit does not support");
             }
             windows.add((side + 1) / 2);
@@ -136,10 +139,13 @@ final class SwinConfigReader {
         }
     }
 
-    private static List<Integer> ints(JsonNode c, String field) throws ConversionException {
+    private static List<Integer> ints(JsonNode c, String field, List<Integer> fallback) throws ConversionException {
         JsonNode v = c.get(field);
-        if (v == null || !v.isArray() || v.isEmpty()) {
-            throw new ConversionException("config.json has no '" + field + "' list");
+        if (v == null || v.isNull()) {
+            return fallback;
+        }
+        if (!v.isArray() || v.isEmpty()) {
+            throw new ConversionException("config.json: " + field + " must be a list of positive integers, got " + v);
         }
         List<Integer> out = new ArrayList<>();
         for (JsonNode e : v) {

@@ -141,7 +141,7 @@ public final class VitGraphBuilder {
                             g.int64Initializer("axis1b", 1));
                     String mean = g.op("ReduceMean", "patch_mean", Map.of("axes", new long[] {1}, "keepdims", 0L),
                             patchTokens);
-                    headIn = g.op("Concat", "cls_and_mean", Map.of("axis", 1L), emb, mean);
+                    headIn = g.op("Concat", "cls_and_mean", Map.of("axis", 1L), cls2d, mean);
                 }
                 String logits = lin.emit(g, "head", headIn, p.head());
                 if (p.distillationHead() != null) {

@@ -212,9 +212,9 @@ class ConverterBadInputTest {
 
     @Test
     void unknownArchitecture() throws IOException {
-        editConfig(c -> c.put("model_type", "swin"));
+        editConfig(c -> c.put("model_type", "convnext"));
         String msg = convertFails();
-        assertTrue(msg.contains("config.json") && msg.contains("swin"), msg);
+        assertTrue(msg.contains("config.json") && msg.contains("convnext"), msg);
     }
 
     @Test

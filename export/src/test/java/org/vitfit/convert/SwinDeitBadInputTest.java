@@ -6,6 +6,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -107,8 +108,8 @@ class SwinDeitBadInputTest {
     void aStageSmallerThanItsWindowIsRefused() {
         // 20 px, patch 4: a 5x5 grid under a 7x7 window; transformers would clamp the window (and then fail on the
         // 7x7 bias), timm would clamp it and resize the bias table, so there is no one answer to reproduce.
-        VitSpec.Swin sw = new VitSpec.Swin(16, java.util.List.of(2), java.util.List.of(2), java.util.List.of(7),
-                java.util.List.of(32), 1e-5);
+        VitSpec.Swin sw = new VitSpec.Swin(16, List.of(2), List.of(2), List.of(7),
+                List.of(32), 1e-5);
         VitSpec s = new VitSpec("hf_swin", "tiny", 3, 20, 20, 4, 16, 2, 2, 32, 1e-5, VitSpec.Activation.GELU, 0, false,
                 false, false, false, sw);
         ConversionException e = assertThrows(ConversionException.class, () -> SwinGeometry.stages(s));
@@ -120,6 +121,15 @@ class SwinDeitBadInputTest {
         Path hf = hfSwin();
         ReferenceFixtures.editJson(hf.resolve("config.json"), c -> c.putArray("depths").add(2).add(2).add(1));
         refused(hf, "depths [2, 2, 1]", "[2, 2, 2]");
+
+        // ViT weights under model_type swin: SwinConfig's default depths find no Swin blocks.
+        Path vit = Files.createDirectories(tmp.resolve("vit-as-swin"));
+        Path golden = Golden.shared().resolve("fixtures/hf-golden/vit");
+        Files.copy(golden.resolve("config.json"), vit.resolve("config.json"));
+        Files.copy(golden.resolve("model.safetensors"), vit.resolve("model.safetensors"));
+        Files.copy(golden.resolve("processor_slow/preprocessor_config.json"), vit.resolve("preprocessor_config.json"));
+        ReferenceFixtures.editJson(vit.resolve("config.json"), c -> c.put("model_type", "swin"));
+        refused(vit, "depths [2, 2, 6, 2] but the checkpoint holds [] blocks per stage");
 
         hf = ReferenceFixtures.copy("hf_swin", tmp.resolve("heads"));
         ReferenceFixtures.editJson(hf.resolve("config.json"), c -> c.putArray("num_heads").add(2).add(4).add(4));
