@@ -10,7 +10,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One ONNX Runtime session per executor JVM and model, shared by every task and partition that JVM runs (a session
@@ -28,7 +27,6 @@ final class ExecutorModels {
     }
 
     private static final ConcurrentHashMap<Key, Loaded> MODELS = new ConcurrentHashMap<>();
-    private static final AtomicInteger OPENED = new AtomicInteger();
 
     private ExecutorModels() {
     }
@@ -38,9 +36,9 @@ final class ExecutorModels {
         return MODELS.computeIfAbsent(key, ExecutorModels::open);
     }
 
-    /** Sessions this JVM has opened so far. */
-    static int sessionsOpened() {
-        return OPENED.get();
+    /** Sessions this JVM holds for the model whose {@code model.onnx} has this sha256 (one per device and threads). */
+    static long sessionsFor(String modelSha256) {
+        return MODELS.keySet().stream().filter(k -> k.modelSha256().equals(modelSha256)).count();
     }
 
     private static Loaded open(Key key) {
@@ -54,7 +52,6 @@ final class ExecutorModels {
                         + "with " + key.modelSha256() + "; give every executor the same converted model directory");
             }
             OnnxSessions.Opened session = OnnxSessions.open(onnx, Device.parse(key.device()), key.intraOpThreads());
-            OPENED.incrementAndGet();
             System.err.println("vitfit: executor opened " + onnx + " on " + session.device());
             return new Loaded(descriptor, session);
         } catch (IOException e) {
