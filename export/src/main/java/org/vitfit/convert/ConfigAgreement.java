@@ -27,7 +27,9 @@ final class ConfigAgreement {
             new TimmSize("vit_tiny_", "ViT-Tiny", 192, 3), new TimmSize("vit_small_", "ViT-Small", 384, 6),
             new TimmSize("vit_medium_", "ViT-Medium", 512, 8), new TimmSize("vit_base_", "ViT-Base", 768, 12),
             new TimmSize("vit_large_", "ViT-Large", 1024, 16), new TimmSize("vit_huge_", "ViT-Huge", 1280, 16),
-            new TimmSize("vit_giant_", "ViT-Giant", 1408, 16), new TimmSize("vit_gigantic_", "ViT-Gigantic", 1664, 16)};
+            new TimmSize("vit_giant_", "ViT-Giant", 1408, 16), new TimmSize("vit_gigantic_", "ViT-Gigantic", 1664, 16),
+            new TimmSize("deit_tiny_", "DeiT-Tiny", 192, 3), new TimmSize("deit_small_", "DeiT-Small", 384, 6),
+            new TimmSize("deit_base_", "DeiT-Base", 768, 12)};
     private static final Pattern TIMM_PATCH = Pattern.compile("_patch(\\d+)");
 
     private ConfigAgreement() {
@@ -45,6 +47,9 @@ final class ConfigAgreement {
 
     static void check(ModelConfig config, VitSpec spec, CheckpointMapper mapper, Path dir) throws IOException {
         FamilyTable t = config.table();
+        if (t.swin() != null) {
+            return; // SwinConfigReader reads Swin's stages from the tensors and checks the config against them
+        }
         String patchName = t.patch() + ".weight";
         long[] patch = mapper.shape(patchName);
         if (patch.length != 4) {
@@ -62,7 +67,7 @@ final class ConfigAgreement {
         long[] fc1Shape = blocks > 0 && mapper.has(fc1) ? mapper.shape(fc1) : null;
         JsonNode c = config.config();
 
-        if (t == FamilyTable.TIMM_VIT) {
+        if (t == FamilyTable.TIMM_VIT || t == FamilyTable.TIMM_DEIT) {
             JsonNode args = c.path("model_args");
             a.field("model_args.embed_dim", args.path("embed_dim"), width, "the weights are " + width + " wide ("
                     + patchShape + ")");

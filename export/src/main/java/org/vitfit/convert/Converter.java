@@ -200,7 +200,7 @@ public final class Converter {
         try {
             new Preprocessor(config.preprocessing());
         } catch (IllegalArgumentException e) {
-            boolean timm = config.table() == FamilyTable.TIMM_VIT;
+            boolean timm = config.table().family().startsWith("timm_");
             String from = timm ? dir.resolve("config.json") + " (pretrained_cfg)"
                     : (options.preprocessorConfig() != null ? options.preprocessorConfig()
                     : dir.resolve("preprocessor_config.json")).toString();
@@ -281,6 +281,18 @@ public final class Converter {
         putLinear(named, "head", p.head());
         putLinear(named, "pooler", p.pooler());
         named.put("projection", p.projection());
+        named.put("distillation_token", p.distillationToken());
+        putLinear(named, "head_distillation", p.distillationHead());
+        if (p.swin() != null) {
+            putNorm(named, "patch_norm", p.swin().patchNorm());
+            for (int i = 0; i < p.swin().merges().size(); i++) {
+                putNorm(named, "merges." + i + ".norm", p.swin().merges().get(i).norm());
+                putLinear(named, "merges." + i + ".reduction", p.swin().merges().get(i).reduction());
+            }
+            for (int i = 0; i < p.swin().relativeBias().size(); i++) {
+                named.put("blocks." + i + ".relative_position_bias_table", p.swin().relativeBias().get(i));
+            }
+        }
         named.forEach((name, t) -> {
             if (t != null) {
                 Finite.require(t.data(), "weight tensor " + name, advice);
