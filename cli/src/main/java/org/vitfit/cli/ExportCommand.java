@@ -1,6 +1,5 @@
 package org.vitfit.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import org.vitfit.classifier.ClassifierExporter;
 import org.vitfit.classify.ClassifierDescriptor;
 import picocli.CommandLine.Command;
@@ -48,27 +47,11 @@ final class ExportCommand implements Callable<Integer> {
         System.out.printf(Locale.ROOT, "exported %s classifier with %d labels (%s head on %s, %dx%d input) -> %s (%.1f MB)%n",
                 d.task(), d.labels().size(), d.provenance().head().kind(), d.provenance().backbone().architecture(),
                 d.imageHeight(), d.imageWidth(), r.file(), r.bytes() / 1e6);
-        String figure = headline(d.metrics());
-        if (figure != null) {
-            System.out.println(figure);
+        ClassifierDescriptor.Headline h = d.headline();
+        if (h != null) {
+            System.out.println(String.format(Locale.ROOT, "%s %s %.3f on %d images (from the head's metrics.json)",
+                    h.split(), h.name(), h.value(), h.examples()));
         }
         return 0;
-    }
-
-    /** The head's held-out figure from its metrics, so the user sees what they are shipping. */
-    private static String headline(JsonNode metrics) {
-        if (metrics == null) {
-            return null;
-        }
-        for (String split : new String[] {"test", "validation"}) {
-            JsonNode s = metrics.path(split);
-            for (String key : new String[] {"accuracy", "microF1"}) {
-                if (s.path(key).isNumber()) {
-                    return String.format(Locale.ROOT, "%s %s %.3f on %d images (from the head's metrics.json)", split,
-                            key, s.path(key).asDouble(), s.path("examples").asInt());
-                }
-            }
-        }
-        return null;
     }
 }

@@ -124,6 +124,30 @@ public record ClassifierDescriptor(
                            String toolVersion, JsonNode training) {
     }
 
+    /**
+     * The one figure a user should see before shipping the classifier: accuracy (multi-class) or micro-F1
+     * (multi-label) on the test split, else validation, else the out-of-fold cross-validation figures of a head
+     * that had no held-out rows.
+     */
+    public record Headline(String split, String name, double value, int examples) {
+    }
+
+    /** {@link Headline} from {@link #metrics()}, or null when the head recorded none. */
+    public Headline headline() {
+        if (metrics == null) {
+            return null;
+        }
+        for (String split : List.of("test", "validation", "crossValidation")) {
+            JsonNode s = metrics.path(split);
+            for (String key : List.of("accuracy", "microF1")) {
+                if (s.path(key).isNumber() && Double.isFinite(s.path(key).asDouble())) {
+                    return new Headline(split, key, s.path(key).asDouble(), s.path("examples").asInt());
+                }
+            }
+        }
+        return null;
+    }
+
     public boolean multiLabel() {
         return MULTILABEL.equals(task);
     }

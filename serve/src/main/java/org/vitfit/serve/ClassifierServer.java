@@ -1,6 +1,5 @@
 package org.vitfit.serve;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -825,17 +824,10 @@ public final class ClassifierServer implements AutoCloseable {
                 o.put("head", d.provenance().head().kind());
             }
         }
-        JsonNode metrics = d.metrics();
-        if (metrics != null) {
-            for (String split : new String[] {"test", "validation"}) {
-                for (String key : new String[] {"accuracy", "microF1"}) {
-                    if (!o.has("metric") && metrics.path(split).path(key).isNumber()) {
-                        o.putObject("metric").put("split", split).put("name", key)
-                                .put("value", metrics.path(split).path(key).asDouble())
-                                .put("examples", metrics.path(split).path("examples").asInt());
-                    }
-                }
-            }
+        ClassifierDescriptor.Headline h = d.headline();
+        if (h != null) {
+            o.putObject("metric").put("split", h.split()).put("name", h.name()).put("value", h.value())
+                    .put("examples", h.examples());
         }
         return o;
     }
