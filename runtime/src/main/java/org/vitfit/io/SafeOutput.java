@@ -1,10 +1,14 @@
 package org.vitfit.io;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -48,6 +52,10 @@ public final class SafeOutput {
     }
 
     private static final int LISTED_ENTRIES = 5;
+    /** Roles of the temporary siblings ({@link Durable#temporarySibling}): new directory, new file, replaced output. */
+    private static final String NEW = "new";
+    private static final String TMP = "tmp";
+    private static final String OLD = "old";
 
     private SafeOutput() {
     }
@@ -98,33 +106,28 @@ public final class SafeOutput {
         checkDirectory(abs, kind, overwrite, inputs);
         Path parent = abs.getParent();
         Files.createDirectories(parent);
-        Path tmp = Durable.temporarySibling(abs, "new");
-        Files.createDirectory(tmp);
-        T result;
-        try {
-            // The marker goes in first, so a temporary left by a crash is recognisably vitfit's.
-            OutputMarker.write(tmp, kind);
-            result = writer.write(tmp);
-            Durable.fsyncTree(tmp);
-        } catch (IOException e) {
-            Durable.deleteTree(tmp);
-            throw Durable.withPath(e, abs);
-        } catch (RuntimeException | Error e) {
-            Durable.deleteTree(tmp);
-            throw e;
+        deleteAbandoned(abs, NEW);
+        Path tmp = Durable.temporarySibling(abs, NEW);
+        try (Claim claim = Claim.of(tmp, abs)) {
+            T result;
+            try {
+                Files.createDirectory(tmp);
+                // The marker goes in first, so a temporary left by a crash is recognisably vitfit's.
+                OutputMarker.write(tmp, kind);
+                result = writer.write(tmp);
+                Durable.fsyncTree(tmp);
+                // Checked again: the job may have run for hours and the target may have appeared or changed meanwhile.
+                checkDirectory(abs, kind, overwrite, inputs);
+                replaceDirectory(tmp, abs);
+            } catch (IOException e) {
+                Durable.deleteTree(tmp);
+                throw Durable.withPath(e, abs);
+            } catch (RuntimeException | Error e) {
+                Durable.deleteTree(tmp);
+                throw e;
+            }
+            return result;
         }
-        try {
-            // Checked again: the job may have run for hours and the target may have appeared or changed meanwhile.
-            checkDirectory(abs, kind, overwrite, inputs);
-            replaceDirectory(tmp, abs);
-        } catch (IOException e) {
-            Durable.deleteTree(tmp);
-            throw Durable.withPath(e, abs);
-        } catch (RuntimeException | Error e) {
-            Durable.deleteTree(tmp);
-            throw e;
-        }
-        return result;
     }
 
     /**
@@ -185,8 +188,9 @@ public final class SafeOutput {
         Path abs = absolute(out);
         checkFile(abs, kind, ours, overwrite, inputs);
         Files.createDirectories(abs.getParent());
-        Path tmp = Durable.temporarySibling(abs, "tmp");
-        try {
+        deleteAbandoned(abs, TMP);
+        Path tmp = Durable.temporarySibling(abs, TMP);
+        try (Claim claim = Claim.of(tmp, abs)) {
             T result = writer.write(tmp);
             if (!Files.isRegularFile(tmp)) {
                 throw new IOException("internal error: nothing was written for " + abs);
@@ -316,7 +320,7 @@ public final class SafeOutput {
             Durable.fsyncDirectory(parent);
             return;
         }
-        Path old = Durable.temporarySibling(abs, "old");
+        Path old = Durable.temporarySibling(abs, OLD);
         Durable.moveAtomically(abs, old, false);
         try {
             Durable.moveAtomically(tmp, abs, false);
@@ -341,14 +345,107 @@ public final class SafeOutput {
                 || !Files.isDirectory(abs.getParent())) {
             return;
         }
-        String prefix = "." + abs.getFileName() + ".vitfit-old-";
-        try (DirectoryStream<Path> s = Files.newDirectoryStream(abs.getParent(), prefix + "*")) {
-            for (Path p : s) {
-                if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS) && OutputMarker.read(p).isPresent()) {
-                    Durable.moveAtomically(p, abs, false);
-                    Durable.fsyncDirectory(abs.getParent());
-                    return;
+        for (Path p : siblings(abs, OLD)) {
+            if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS) && OutputMarker.read(p).isPresent()) {
+                Durable.moveAtomically(p, abs, false);
+                Durable.fsyncDirectory(abs.getParent());
+                return;
+            }
+        }
+    }
+
+    /**
+     * The temporaries {@link Durable#temporarySibling} made for {@code abs} in {@code role}, found by name prefix (a
+     * glob would read brackets and braces in the output's own name as patterns).
+     */
+    private static List<Path> siblings(Path abs, String role) throws IOException {
+        String prefix = "." + abs.getFileName() + ".vitfit-" + role + "-";
+        List<Path> found = new ArrayList<>();
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(abs.getParent(),
+                p -> p.getFileName().toString().startsWith(prefix))) {
+            s.forEach(found::add);
+        }
+        return found;
+    }
+
+    /**
+     * Deletes the temporaries of writes to {@code abs} that died (kill -9, Ctrl-C, power loss) before they could
+     * clean up: a temporary is proven abandoned when its {@link Claim} lock file can be locked. One without a lock
+     * file is not provably ours and stays; one whose lock is held belongs to a write still running.
+     */
+    private static void deleteAbandoned(Path abs, String role) throws IOException {
+        for (Path p : siblings(abs, role)) {
+            String name = p.getFileName().toString();
+            boolean lockFile = name.endsWith(Claim.SUFFIX);
+            Path lock = lockFile ? p : Claim.lockFileOf(p);
+            Path tmp = lockFile ? p.resolveSibling(name.substring(0, name.length() - Claim.SUFFIX.length())) : p;
+            if (lockFile && Files.exists(tmp, LinkOption.NOFOLLOW_LINKS)) {
+                continue; // handled with its temporary
+            }
+            if (!Files.isRegularFile(lock, LinkOption.NOFOLLOW_LINKS)) {
+                continue;
+            }
+            try (FileChannel ch = FileChannel.open(lock, StandardOpenOption.WRITE)) {
+                FileLock held;
+                try {
+                    held = ch.tryLock();
+                } catch (OverlappingFileLockException e) {
+                    continue; // a write in this JVM
                 }
+                if (held == null) {
+                    continue; // a write in another process
+                }
+                Durable.deleteTree(tmp);
+                Files.deleteIfExists(lock);
+            } catch (IOException e) {
+                // The lock cannot be taken here (a file system without locks): whose it is cannot be told, so it stays.
+            }
+        }
+    }
+
+    /**
+     * Marks a temporary as in use for the time of one write: an exclusive lock on {@code TMP.lock}, taken before the
+     * temporary exists and dropped (with the file) once it has been renamed into place or deleted. The operating
+     * system releases the lock when the process dies, which is how {@link #deleteAbandoned} tells a dead write's
+     * temporary from a running one's.
+     */
+    private static final class Claim implements AutoCloseable {
+        static final String SUFFIX = ".lock";
+        private final Path lockFile;
+        private final FileChannel channel;
+
+        private Claim(Path tmp) throws IOException {
+            lockFile = lockFileOf(tmp);
+            channel = FileChannel.open(lockFile, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+            try {
+                channel.lock();
+            } catch (IOException | RuntimeException e) {
+                channel.close();
+                Files.deleteIfExists(lockFile);
+                throw e;
+            }
+        }
+
+        /** A claim on {@code tmp}, or an error that names the output being written ({@code target}). */
+        static Claim of(Path tmp, Path target) throws IOException {
+            try {
+                return new Claim(tmp);
+            } catch (IOException e) {
+                throw Durable.withPath(e, target);
+            }
+        }
+
+        static Path lockFileOf(Path tmp) {
+            return tmp.resolveSibling(tmp.getFileName() + SUFFIX);
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                // Deleted while still locked, so no other process can lock it in between and think the write died.
+                Files.deleteIfExists(lockFile);
+            } finally {
+                channel.close();
             }
         }
     }

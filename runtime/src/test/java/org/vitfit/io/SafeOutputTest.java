@@ -3,10 +3,16 @@ package org.vitfit.io;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -171,6 +177,79 @@ class SafeOutputTest {
         Files.writeString(p.resolve(OutputMarker.FILE_NAME), "{\"kind\":\"head\"}");
         assertThrows(OutputRefusedException.class, () -> writeHead(p, true, "x"));
         assertTrue(Files.exists(p.resolve("README.md")));
+    }
+
+    @Test
+    void temporariesOfAKilledWriteAreDeletedByTheNextWriteAndThoseOfARunningOneKept() throws Exception {
+        Path out = tmp.resolve("head");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process child = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+                StalledWrite.class.getName(), out.toString()).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(child.getInputStream(),
+                StandardCharsets.UTF_8))) {
+            assertEquals("writing", r.readLine());
+            // Another process is mid-write: its temporary is left alone while this write goes ahead.
+            writeHead(out, false, "v1");
+            assertEquals(3, names(tmp).size(), names(tmp).toString()); // head, the child's temporary and its lock
+        } finally {
+            child.destroyForcibly(); // kill -9: no cleanup runs in the child
+            child.waitFor(30, TimeUnit.SECONDS);
+        }
+        writeHead(out, true, "v2");
+        assertEquals(List.of("head"), names(tmp));
+        assertEquals("v2", Files.readString(out.resolve("head.json")));
+    }
+
+    @Test
+    void leftoverTemporariesAreDeletedOnlyWithTheirLockFile() throws IOException {
+        Path out = tmp.resolve("scores.csv");
+        Path dead = Files.writeString(tmp.resolve(".scores.csv.vitfit-tmp-0badf00d"), "half a file");
+        Files.createFile(tmp.resolve(".scores.csv.vitfit-tmp-0badf00d.lock"));
+        Files.createFile(tmp.resolve(".scores.csv.vitfit-tmp-00000000.lock")); // died before its temporary existed
+        // Named like a temporary but without a lock file: nothing proves vitfit made it, so it stays.
+        Path unproven = Files.writeString(tmp.resolve(".scores.csv.vitfit-tmp-12345678"), "keep");
+        // Held by a write still running in this JVM.
+        Path running = Files.writeString(tmp.resolve(".scores.csv.vitfit-tmp-87654321"), "in progress");
+        try (FileChannel lock = FileChannel.open(tmp.resolve(".scores.csv.vitfit-tmp-87654321.lock"),
+                StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            lock.lock();
+            SafeOutput.writeFile(out, OutputKind.SCORES, p -> false, false, List.of(), t -> Files.writeString(t, "x"));
+        }
+        assertFalse(Files.exists(dead));
+        assertEquals(List.of(".scores.csv.vitfit-tmp-12345678", ".scores.csv.vitfit-tmp-87654321",
+                ".scores.csv.vitfit-tmp-87654321.lock", "scores.csv"), names(tmp));
+        assertEquals("keep", Files.readString(unproven));
+        assertEquals("in progress", Files.readString(running));
+    }
+
+    @Test
+    void outputNamesWithGlobCharactersAreWrittenAndRecovered() throws IOException {
+        // The recovery of an interrupted replace listed ".NAME.vitfit-old-*" as a glob: "a{b" failed every write
+        for (String name : List.of("a{b", "run[1]", "x*?")) {
+            Path out = tmp.resolve(name);
+            writeHead(out, false, "v1");
+            writeHead(out, true, "v2");
+            Durable.moveAtomically(out, Durable.temporarySibling(out, "old"), false);
+            assertThrows(OutputRefusedException.class, () -> writeHead(out, false, "v3"));
+            assertEquals("v2", Files.readString(out.resolve("head.json")), name);
+        }
+    }
+
+    /** A write that stalls after it has started, for the test above to kill. */
+    public static final class StalledWrite {
+        public static void main(String[] args) throws Exception {
+            SafeOutput.writeDirectory(Path.of(args[0]), OutputKind.HEAD, false, List.of(), dir -> {
+                Files.writeString(dir.resolve("head.json"), "never finished");
+                System.out.println("writing");
+                System.out.flush();
+                try {
+                    Thread.sleep(60_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return null;
+            });
+        }
     }
 
     private static List<String> names(Path dir) throws IOException {
