@@ -241,6 +241,13 @@ final class CheckpointMapper {
         used.add(name);
     }
 
+    /** "224x224" for a square grid of {@code positions} patches, else what the count is. */
+    private static String trainedAt(int positions, int patchSize) {
+        int side = (int) Math.round(Math.sqrt(positions));
+        return side * side == positions ? side * patchSize + "x" + side * patchSize
+                : "which its " + positions + " patch positions do not tell (not a square grid)";
+    }
+
     private Tensor positions(VitSpec s) throws IOException {
         String name = prefix + table.positions();
         Tensor pos = tensor(name);
@@ -259,8 +266,10 @@ final class CheckpointMapper {
             if (total != wanted) {
                 throw new ConversionException(name + " in " + checkpoint.files().get(0) + " holds " + total
                         + " positions but a " + s.imageHeight() + "x" + s.imageWidth() + " input with patch "
-                        + s.patchSize() + " needs " + wanted + "; convert at the image size the checkpoint was "
-                        + "trained at (--image-size " + (int) Math.round(Math.sqrt(have)) * s.patchSize() + ")");
+                        + s.patchSize() + " needs " + wanted + "; the input size comes from the preprocessing "
+                        + "(timm: pretrained_cfg.input_size in config.json; Hugging Face: size / crop_size in "
+                        + "preprocessor_config.json): set it to the size the checkpoint was trained at, "
+                        + trainedAt(have, s.patchSize()));
             }
             return pos.reshape(1, wanted, d);
         }

@@ -110,4 +110,14 @@ class TimmConfigAgreementTest {
         assertTrue(msg.contains("architecture 'vit_tiny_patch8_224' names patch size 8, but patch_embed.proj.weight "
                 + "has shape [192, 3, 16, 16]"), msg);
     }
+
+    @Test
+    void anInputSizeTheWeightsWereNotTrainedAtSaysWhichFieldToFix() throws IOException {
+        // the message used to advise an option '--image-size' that convert does not have
+        edit(c -> ((ObjectNode) c.get("pretrained_cfg")).putArray("input_size").add(3).add(320).add(320));
+        String msg = loadFails();
+        assertTrue(msg.contains("holds 197 positions but a 320x320 input with patch 16 needs 401; the input size comes "
+                + "from the preprocessing (timm: pretrained_cfg.input_size in config.json;"), msg);
+        assertTrue(msg.endsWith("set it to the size the checkpoint was trained at, 224x224"), msg);
+    }
 }
