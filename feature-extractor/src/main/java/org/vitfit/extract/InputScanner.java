@@ -1,5 +1,6 @@
 package org.vitfit.extract;
 
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -49,7 +50,9 @@ public final class InputScanner {
             "dib", "webp", "tif", "tiff", "pbm", "pgm", "ppm", "pnm", "ico", "heic", "heif", "avif", "jxl", "jp2",
             "j2k", "psd", "tga", "svg");
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** A JSONL line naming a field twice is refused: Jackson would otherwise keep the last copy without a word. */
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
     private InputScanner() {
     }
@@ -294,7 +297,31 @@ public final class InputScanner {
                             + what + "s are: " + String.join(", ", names));
                 }
             }
+            List<Integer> used = new ArrayList<>(List.of(path, labels, split));
+            used.addAll(c.oneHot);
+            for (int i : used) {
+                refuseCopies(names, i, where, what);
+            }
             return c;
+        }
+
+        /** A column read by name must be the only one of that name: taking the first copy silently dropped the other. */
+        private static void refuseCopies(List<String> names, int index, String where, String what)
+                throws InputException {
+            if (index < 0) {
+                return;
+            }
+            List<String> positions = new ArrayList<>();
+            for (int i = 0; i < names.size(); i++) {
+                if (names.get(i).equalsIgnoreCase(names.get(index))) {
+                    positions.add(String.valueOf(i + 1));
+                }
+            }
+            if (positions.size() > 1) {
+                throw new InputException(where + ": the " + what + " '" + names.get(index) + "' appears "
+                        + positions.size() + " times (" + what + "s " + String.join(" and ", positions)
+                        + "); rename or remove the copies so that it is clear which one holds the data");
+            }
         }
 
         /** The index of {@code explicit} (which must exist), else of {@code fallback} when present, else -1. */

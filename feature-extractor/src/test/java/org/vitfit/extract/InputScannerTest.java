@@ -133,6 +133,15 @@ class InputScannerTest {
         assertError("bad.jsonl", "{\"path\": 3}\n", "bad.jsonl line 1: 'path' must be a string");
         assertError("bad.jsonl", "{\"path\": \"a\", \"labels\": [1]}\n", "bad.jsonl line 1: labels must be strings");
         assertError("bad.jsonl", "{\"path\": \"a\", \"split\": 2}\n", "bad.jsonl line 1: 'split' must be a string");
+        // a column or field named twice: the first (CSV) or last (JSON) copy used to win without a word
+        assertError("bad.csv", "path,labels,Labels\na.jpg,cat,dog\n", "bad.csv line 1: the column 'labels' appears 2 "
+                + "times (columns 2 and 3); rename or remove the copies");
+        assertError("bad.csv", "path,labels,path\na.jpg,cat,b.jpg\n", "bad.csv line 1: the column 'path' appears 2 "
+                + "times (columns 1 and 3)");
+        assertError("bad.jsonl", "{\"path\": \"a.jpg\", \"labels\": [\"cat\"], \"labels\": [\"dog\"]}\n",
+                "bad.jsonl line 1: not valid JSON (Duplicate field 'labels')");
+        // a column nobody reads may repeat
+        assertEquals(1, scan("notes.csv", "path,note,note\na.jpg,x,y\n", ManifestFormat.DEFAULT).items().size());
 
         Path latin1 = tmp.resolve("latin1.csv");
         Files.write(latin1, "path\nok.jpg\ncaf\u00e9.jpg\n".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
