@@ -1,5 +1,6 @@
 package org.vitfit.eval;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.vitfit.heads.EmbeddingSet;
@@ -10,9 +11,9 @@ import org.vitfit.io.OutputRefusedException;
 import org.vitfit.io.SafeOutput;
 import org.vitfit.runtime.Finite;
 
-import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -106,6 +107,7 @@ public final class EvaluationOutput {
     /** The first columns of a scores CSV; also how an earlier one is recognised before it is replaced. */
     static final String CSV_HEADER = "path,true_labels,predicted";
     private static final String JSONL_FIELDS = "{\"path\":";
+    private static final int FIRST_LINE_LIMIT = 4 << 20;
 
     /** Refuses a scores path whose format cannot be told from its name, before any work is done. */
     public static void checkScoresFile(Path file, boolean overwrite, List<SafeOutput.Input> inputs)
@@ -202,11 +204,45 @@ public final class EvaluationOutput {
                 + "(JSON Lines) so the format is clear");
     }
 
-    private static boolean isScoresFile(Path existing) throws IOException {
-        try (BufferedReader r = Files.newBufferedReader(existing, StandardCharsets.UTF_8)) {
-            String first = r.readLine();
-            return first != null && (first.startsWith(CSV_HEADER + ",") || first.startsWith(JSONL_FIELDS));
+    /**
+     * Whether {@code existing} is a scores file vitfit wrote: its CSV header, or a first JSON line with exactly the four
+     * fields of a scores line. {@code {"path": ...}} alone is not enough: a user's JSONL manifest starts that way too.
+     */
+    static boolean isScoresFile(Path existing) throws IOException {
+        String first = firstLine(existing);
+        if (first == null) {
+            return false;
         }
+        if (first.startsWith(CSV_HEADER + ",")) {
+            return true;
+        }
+        if (!first.startsWith(JSONL_FIELDS)) {
+            return false;
+        }
+        JsonNode line;
+        try {
+            line = MetricsFile.JSON.readTree(first);
+        } catch (IOException e) {
+            return false;
+        }
+        return line != null && line.size() == 4 && line.path("path").isTextual() && line.path("true_labels").isArray()
+                && line.path("predicted").isArray() && line.path("scores").isObject();
+    }
+
+    /** The first line, read with a bound (a scores line of 21,000 labels is well under it); null when there is none. */
+    private static String firstLine(Path file) throws IOException {
+        byte[] head;
+        try (InputStream in = Files.newInputStream(file)) {
+            head = in.readNBytes(FIRST_LINE_LIMIT);
+        }
+        int end = 0;
+        while (end < head.length && head[end] != '\n') {
+            end++;
+        }
+        if (end == head.length && head.length == FIRST_LINE_LIMIT) {
+            return null;
+        }
+        return new String(head, 0, end, StandardCharsets.UTF_8);
     }
 
     private static String csvField(String s) {

@@ -16,6 +16,7 @@ import org.tribuo.provenance.SimpleDataSourceProvenance;
 import org.vitfit.heads.EmbeddingSet;
 import org.vitfit.heads.Head;
 import org.vitfit.heads.HeadTask;
+import org.vitfit.runtime.Finite;
 
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -51,6 +52,9 @@ public final class HeadEvaluator {
             throw new IllegalArgumentException(scores.length + " scores for " + rows.length + " rows of "
                     + head.labels().size() + " labels");
         }
+        // A NaN score is never "wrong by chance": it would be evaluated as a (wrong) argmax or a below-threshold label.
+        Finite.require(scores, "the head's scores on the " + split + " rows of " + set.source(),
+                "the head or the embeddings are damaged; train the head again (or extract the embeddings again)");
         return head.task() == HeadTask.MULTICLASS
                 ? classification(head, set, rows, scores, split)
                 : multiLabel(head, set, rows, scores, split);

@@ -17,6 +17,7 @@ import org.tribuo.util.onnx.ONNXContext;
 import org.tribuo.util.onnx.ONNXPlaceholder;
 import org.vitfit.io.OutputKind;
 import org.vitfit.io.SafeOutput;
+import org.vitfit.runtime.Finite;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -230,6 +231,18 @@ public final class Head {
         JSON.writeValue(dir.resolve(HEAD_JSON).toFile(), metadata);
     }
 
+    /**
+     * head.json's numbers are applied to every embedding: one NaN or infinity there (a damaged or edited file; a float
+     * past 3.4e38 reads as infinity) would make every score NaN and every decision arbitrary.
+     */
+    private static void requireFinite(Path json, String field, float[] values) throws IOException {
+        int bad = values == null ? -1 : Finite.firstNonFinite(values);
+        if (bad >= 0) {
+            throw new IOException(json + ": " + field + " holds " + values[bad] + " at index " + bad
+                    + "; the file is damaged or was edited - train the head again");
+        }
+    }
+
     /** Loads a head saved by {@link #save}. */
     public static Head load(Path dir) throws IOException {
         Path json = dir.resolve(HEAD_JSON);
@@ -247,6 +260,10 @@ public final class Head {
             throw new IOException(json + ": format " + meta.format() + " v" + meta.formatVersion()
                     + " is not a head this vitfit can read (" + HeadMetadata.FORMAT + " v" + HeadMetadata.FORMAT_VERSION + ")");
         }
+        requireFinite(json, "normalization.mean", meta.normalization() == null ? null : meta.normalization().mean());
+        requireFinite(json, "normalization.invStd", meta.normalization() == null ? null
+                : meta.normalization().invStd());
+        requireFinite(json, "thresholds", meta.thresholds() == null ? null : meta.thresholds().values());
         Path modelPath = dir.resolve(meta.modelFile() == null ? MODEL_FILE : meta.modelFile());
         Model<?> model;
         try {

@@ -36,7 +36,16 @@ public abstract class MLPTrainer<T extends Output<T>> implements Trainer<T>, Wei
 
     private static final Logger logger = Logger.getLogger(MLPTrainer.class.getName());
     private static final int EVAL_BATCH = 1024;
-    private static final String DIVERGED = "training diverged. Lower the learning rate (--lr), e.g. to the default 1e-3";
+
+    /**
+     * What to lower. AdamW multiplies each weight by 1 - lr * decay every step: past 1 the weights flip sign and
+     * grow, so a huge --weight-decay diverges like a huge --lr and the advice must name it.
+     */
+    private String diverged() {
+        return "training diverged. Lower the learning rate (--lr), e.g. to the default 1e-3"
+                + (learningRate * weightDecay > 1 ? ", and the weight decay (--weight-decay, default 0.01): "
+                + "learning rate x weight decay must stay well below 1" : "");
+    }
 
     @Config(description = "Width of each hidden layer.")
     protected int hiddenSize = 512;
@@ -213,7 +222,7 @@ public abstract class MLPTrainer<T extends Output<T>> implements Trainer<T>, Wei
             }
             double epochLoss = lossSum / weightSum;
             Finite.require(epochLoss, "the MLP's training loss in epoch " + epoch + " (learning rate " + learningRate
-                    + ")", DIVERGED);
+                    + ")", diverged());
             trainLoss.add(epochLoss);
             if (valData == null) {
                 bestEpoch = epoch;
@@ -221,7 +230,7 @@ public abstract class MLPTrainer<T extends Output<T>> implements Trainer<T>, Wei
             }
             double[] lm = evaluate(network, valData, objective);
             Finite.require(lm[0], "the MLP's validation loss in epoch " + epoch + " (learning rate " + learningRate
-                    + ")", DIVERGED);
+                    + ")", diverged());
             valLoss.add(lm[0]);
             valMetric.add(lm[1]);
             logger.fine(() -> String.format("epoch %d: train loss %.4f, validation loss %.4f, metric %.4f",
@@ -237,7 +246,7 @@ public abstract class MLPTrainer<T extends Output<T>> implements Trainer<T>, Wei
         }
         MlpNetwork kept = best == null ? network : best;
         for (float[] p : kept.parameters()) {
-            Finite.require(p, "the MLP's weights", DIVERGED);
+            Finite.require(p, "the MLP's weights", diverged());
         }
         ModelProvenance provenance = new ModelProvenance(modelClassName(), OffsetDateTime.now(),
                 train.getProvenance(), trainerProvenance, runProvenance);

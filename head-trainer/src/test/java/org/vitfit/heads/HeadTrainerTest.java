@@ -193,6 +193,10 @@ class HeadTrainerTest {
                 HeadTrainer.builder().solver(HeadTrainer.LinearSolver.SGD).epochs(2).learningRate(1e30))) {
             assertMessage(() -> b.build().train(set), "training diverged. Lower the learning rate (--lr)");
         }
+        // a huge weight decay diverges too (AdamW scales weights by 1 - lr * decay): the advice names it
+        assertMessage(() -> HeadTrainer.builder().head(HeadKind.MLP).hiddenSize(8).epochs(2).weightDecay(1e300).build()
+                .train(set), "and the weight decay (--weight-decay, default 0.01): learning rate x weight decay must "
+                + "stay well below 1");
     }
 
     @Test
