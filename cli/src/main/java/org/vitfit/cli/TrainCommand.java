@@ -135,8 +135,7 @@ final class TrainCommand implements Callable<Integer> {
             run = trainer.train(set);
         } catch (OutOfMemoryError e) {
             throw new IllegalStateException("training ran out of memory (Java heap " + Runtime.getRuntime().maxMemory()
-                    / (1 << 20) + " MiB); use a smaller head (--hidden, --batch-size) or give Java more memory "
-                    + "(JAVA_OPTS=-Xmx...)");
+                    / (1 << 20) + " MiB); use a smaller head (--hidden, --batch-size) or " + VitfitCli.MORE_MEMORY);
         }
         run.writeTo(output, overwrite, inputs);
         if (verbose) {

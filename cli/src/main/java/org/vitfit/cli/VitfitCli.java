@@ -28,11 +28,36 @@ import picocli.CommandLine.Command;
         })
 public final class VitfitCli implements Runnable {
 
+    /** How a user gives the JVM more heap: {@code java -jar} reads no JAVA_OPTS, the launcher script reads this. */
+    static final String MORE_MEMORY = "give Java more memory (java -Xmx8g -jar vitfit-cli.jar ..., or "
+            + "VITFIT_JAVA_OPTS=-Xmx8g with the vitfit script)";
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        System.exit(run(args));
+    }
+
+    /**
+     * Runs one command and returns its exit status. picocli hands exceptions to the handler below, but lets errors
+     * through; running out of memory (a model larger than the heap) is a user's situation, not a crash, so it gets a
+     * message too.
+     */
+    static int run(String... args) {
+        CommandLine cl = commandLine();
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            Runtime rt = Runtime.getRuntime();
+            cl.getErr().println("error: out of memory (" + e.getMessage() + "; this JVM may use at most "
+                    + rt.maxMemory() / (1 << 20) + " MiB of heap); " + MORE_MEMORY + ", or use a smaller --batch-size or "
+                    + "--threads where the command has them");
+            if (System.getenv("VITFIT_DEBUG") != null) {
+                e.printStackTrace(cl.getErr());
+            }
+            return 1;
+        }
     }
 
     /** The configured command line, shared by {@link #main} and the tests. */

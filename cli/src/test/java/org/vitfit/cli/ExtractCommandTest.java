@@ -121,6 +121,12 @@ class ExtractCommandTest {
                 tmp.resolve("b").toString(), "--batch-size", "1000000");
         assertEquals(1, batch.exit());
         assertTrue(batch.err().startsWith("error: --batch-size must be between 1 and 4096, got 1000000"), batch.err());
+        // 100,000 decode threads ran out of direct memory with a stack trace
+        CliRun threads = CliRun.vitfit("extract", "--model", model.toString(), "--input", in.toString(), "--output",
+                tmp.resolve("t").toString(), "--threads", "100000");
+        assertEquals(1, threads.exit());
+        assertTrue(threads.err().startsWith("error: --threads must be between 1 and 256, got 100000"), threads.err());
+        assertFalse(Files.exists(tmp.resolve("t")));
 
         // A manifest with its own column names and a pandas-style list column, then a narrower manifest.
         Path shared = CliRun.shared().resolve("datasets/oxford-pets-370/pug");

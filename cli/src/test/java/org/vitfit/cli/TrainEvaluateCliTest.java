@@ -144,6 +144,16 @@ class TrainEvaluateCliTest {
                 "all", "--scores", notes.toString(), "--overwrite");
         assertEquals(1, foreign.exit());
         assertEquals("my,own,data\n", Files.readString(notes));
+        // a compact JSONL manifest starts like a scores file ({"path":...}) but is the user's: never replaced
+        Path manifest = tmp.resolve("manifest.jsonl");
+        String compact = "{\"path\":\"a.jpg\",\"labels\":[\"cat\"]}\n{\"path\":\"b.jpg\",\"labels\":[\"dog\"]}\n";
+        Files.writeString(manifest, compact);
+        CliRun overManifest = CliRun.vitfit("evaluate", "--head", head.toString(), "--cache", cache.toString(),
+                "--split", "all", "--scores", manifest.toString(), "--overwrite");
+        assertEquals(1, overManifest.exit());
+        assertTrue(overManifest.err().contains("is not a scores file written by vitfit; refusing to replace it"),
+                overManifest.err());
+        assertEquals(compact, Files.readString(manifest));
         CliRun noFormat = CliRun.vitfit("evaluate", "--head", head.toString(), "--cache", cache.toString(), "--split",
                 "all", "--scores", tmp.resolve("scores.txt").toString());
         assertTrue(noFormat.err().contains("name the file .csv (comma-separated) or .jsonl"), noFormat.err());
@@ -171,6 +181,26 @@ class TrainEvaluateCliTest {
         assertEquals(0, again.exit(), again.err());
         assertEquals(0.01, new ObjectMapper().readTree(head.resolve("head.json").toFile()).get("training").get("C")
                 .asDouble(), 0.0);
+    }
+
+    @Test
+    void headWithANonFiniteNormalisationIsRefusedNotEvaluated() throws Exception {
+        // a float past 3.4e38 in head.json reads as Infinity: every score became NaN and evaluate reported accuracy 0.03
+        Path head = tmp.resolve("edited-head");
+        assertEquals(0, CliRun.vitfit("train", "--cache", cache.toString(), "--C", "1", "--output", head.toString())
+                .exit());
+        ObjectMapper json = new ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode meta =
+                (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(head.resolve("head.json").toFile());
+        ((com.fasterxml.jackson.databind.node.ArrayNode) meta.get("normalization").get("mean")).set(0, 1e39);
+        json.writeValue(head.resolve("head.json").toFile(), meta);
+        Path out = tmp.resolve("edited-eval");
+        CliRun eval = CliRun.vitfit("evaluate", "--head", head.toString(), "--cache", cache.toString(), "--split", "all",
+                "--output", out.toString());
+        assertEquals(1, eval.exit(), eval.out());
+        assertTrue(eval.err().contains(head.resolve("head.json") + ": normalization.mean holds Infinity at index 0; "
+                + "the file is damaged or was edited"), eval.err());
+        assertFalse(Files.exists(out));
     }
 
     @Test
