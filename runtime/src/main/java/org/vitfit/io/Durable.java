@@ -161,6 +161,15 @@ public final class Durable {
         if (e instanceof java.nio.file.AccessDeniedException) {
             return "permission denied: " + m;
         }
+        if (e instanceof java.nio.file.FileAlreadyExistsException) {
+            return "already exists: " + m;
+        }
+        if (e instanceof java.nio.file.NotDirectoryException) {
+            return "not a directory: " + m;
+        }
+        if (e instanceof java.nio.file.DirectoryNotEmptyException) {
+            return "directory not empty: " + m;
+        }
         if (m == null) {
             return e.getClass().getSimpleName();
         }

@@ -1,6 +1,7 @@
 package org.vitfit.io;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
@@ -12,6 +13,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.stream.Stream;
 
 /**
  * Writes vitfit's outputs without ever destroying anything that is not vitfit's own, the rule every command
@@ -79,6 +81,7 @@ public final class SafeOutput {
                     + "(vitfit writes " + kind.withArticle() + " as a directory)");
         }
         if (isEmptyDirectory(abs)) {
+            checkReplaceable(abs);
             return;
         }
         Optional<OutputMarker> marker = OutputMarker.read(abs);
@@ -93,6 +96,7 @@ public final class SafeOutput {
             throw new OutputRefusedException(abs + " already exists (a vitfit " + kind.description() + " written "
                     + marker.get().created() + "); pass --overwrite to replace it, or choose another output");
         }
+        checkReplaceable(abs);
     }
 
     /**
@@ -164,9 +168,11 @@ public final class SafeOutput {
                 throw new OutputRefusedException(abs + " is a vitfit " + marker.get().kind().description()
                         + ", not " + kind.withArticle() + "; choose another output");
             }
+            requireWritable(abs, abs, "updated");
             return;
         }
         if (isEmptyDirectory(abs) || (legacy != null && legacy.isOurs(abs))) {
+            requireWritable(abs, abs, "updated");
             return;
         }
         throw notOurs(abs, kind);
@@ -243,6 +249,7 @@ public final class SafeOutput {
             throw new OutputRefusedException(abs + " already exists; pass --overwrite to replace it, or choose "
                     + "another output");
         }
+        requireWritable(abs.getParent(), abs, "replaced");
     }
 
     // ------------------------------------------------------------------------------------------ shared checks
@@ -279,8 +286,34 @@ public final class SafeOutput {
                 if (!Files.isDirectory(p)) {
                     throw new OutputRefusedException("cannot create " + abs + ": " + p + " is a file, not a directory");
                 }
+                requireWritable(p, abs, "created");
                 return;
             }
+        }
+    }
+
+    /**
+     * An output is replaced by renames in its parent and the old copy is then deleted: found out only after the work,
+     * a read-only folder failed the command after the new output was already in place, leaving the old copy behind.
+     */
+    private static void checkReplaceable(Path abs) throws OutputRefusedException {
+        requireWritable(abs.getParent(), abs, "replaced");
+        try (Stream<Path> tree = Files.walk(abs)) {
+            for (Path d : tree.filter(p -> Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)).toList()) {
+                requireWritable(d, abs, "replaced");
+            }
+        } catch (OutputRefusedException e) {
+            throw e;
+        } catch (IOException | UncheckedIOException e) {
+            throw new OutputRefusedException(abs + " cannot be replaced: its contents cannot be listed ("
+                    + e.getMessage() + "); choose another output");
+        }
+    }
+
+    private static void requireWritable(Path dir, Path out, String what) throws OutputRefusedException {
+        if (!Files.isWritable(dir)) {
+            throw new OutputRefusedException(out + " cannot be " + what + ": " + dir + " is not writable (permission "
+                    + "denied); make it writable, or choose another output");
         }
     }
 

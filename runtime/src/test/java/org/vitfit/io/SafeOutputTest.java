@@ -1,5 +1,6 @@
 package org.vitfit.io;
 
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -11,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -232,6 +234,33 @@ class SafeOutputTest {
             Durable.moveAtomically(out, Durable.temporarySibling(out, "old"), false);
             assertThrows(OutputRefusedException.class, () -> writeHead(out, false, "v3"));
             assertEquals("v2", Files.readString(out.resolve("head.json")), name);
+        }
+    }
+
+    @Test
+    void aReadOnlyOutputIsRefusedBeforeTheWorkNotFoundOutAfterIt() throws IOException {
+        // root may write anywhere: the check is then moot (checked by hand as 'nobody', see the runtime README)
+        Assumptions.assumeFalse("root".equals(System.getProperty("user.name")), "runs as root");
+        Path out = tmp.resolve("head");
+        writeHead(out, false, "v1");
+        Files.setPosixFilePermissions(out, PosixFilePermissions.fromString("r-xr-xr-x"));
+        try {
+            // the new head used to be put in place, then deleting the old one failed: exit 1, old copy left beside it
+            OutputRefusedException e = assertThrows(OutputRefusedException.class, () -> writeHead(out, true, "v2"));
+            assertTrue(e.getMessage().contains(out + " is not writable (permission denied)"), e.getMessage());
+            assertEquals("v1", Files.readString(out.resolve("head.json")));
+            assertEquals(List.of("head"), names(tmp));
+            Path readOnly = Files.createDirectory(tmp.resolve("ro"));
+            Files.setPosixFilePermissions(readOnly, PosixFilePermissions.fromString("r-xr-xr-x"));
+            OutputRefusedException parent = assertThrows(OutputRefusedException.class,
+                    () -> SafeOutput.checkDirectory(readOnly.resolve("new"), OutputKind.HEAD, false, List.of()));
+            assertTrue(parent.getMessage().contains(readOnly + " is not writable"), parent.getMessage());
+        } finally {
+            for (Path p : List.of(out, tmp.resolve("ro"))) {
+                if (Files.exists(p)) {
+                    Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
+                }
+            }
         }
     }
 
