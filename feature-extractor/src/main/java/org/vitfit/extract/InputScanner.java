@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.commons.csv.CSVFormat;
 import org.apache.commons.csv.CSVParser;
 import org.apache.commons.csv.CSVRecord;
+import org.vitfit.io.Durable;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -143,7 +144,8 @@ public final class InputScanner {
                 if (e instanceof FileSystemLoopException) {
                     return FileVisitResult.SKIP_SUBTREE;
                 }
-                throw new InputException("cannot read " + file + " while listing " + root + ": " + e.getMessage());
+                throw new InputException("cannot read " + file + " while listing " + root + ": "
+                        + Durable.describe(e));
             }
         });
         found.sort(Comparator.naturalOrder());
