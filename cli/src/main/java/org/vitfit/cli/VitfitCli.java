@@ -1,7 +1,10 @@
 package org.vitfit.cli;
 
+import org.vitfit.io.Durable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+
+import java.nio.file.FileSystemException;
 
 /** Entry point of the {@code vitfit} command; each capability adds one subcommand class. */
 @Command(name = "vitfit",
@@ -69,13 +72,24 @@ public final class VitfitCli implements Runnable {
         cl.setUsageHelpAutoWidth(true);
         cl.setExecutionExceptionHandler((ex, line, parseResult) -> {
             // Users get the message, not a stack trace; --verbose style debugging via VITFIT_DEBUG.
-            line.getErr().println("error: " + ex.getMessage());
+            line.getErr().println("error: " + message(ex));
             if (System.getenv("VITFIT_DEBUG") != null) {
                 ex.printStackTrace(line.getErr());
             }
             return 1;
         });
         return cl;
+    }
+
+    /**
+     * The JDK's file-system exceptions carry only the path ({@code AccessDeniedException: /data/out}), which printed
+     * as {@code error: /data/out}; they get their cause in words. Messages vitfit wrote are printed as they are.
+     */
+    static String message(Throwable ex) {
+        if (ex instanceof FileSystemException fs && fs.getReason() == null) {
+            return Durable.describe(fs);
+        }
+        return ex.getMessage() != null ? ex.getMessage() : ex.toString();
     }
 
     @Override

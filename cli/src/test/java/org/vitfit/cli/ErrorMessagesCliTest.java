@@ -4,7 +4,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
@@ -12,12 +15,24 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** A model larger than the heap is a user's situation: a message and status 1, not a JVM stack trace. */
-class OutOfMemoryCliTest {
+/** Errors a user meets without a mistake of vitfit's: one 'error:' line that says what, where and what to do. */
+class ErrorMessagesCliTest {
 
     @TempDir
     Path tmp;
 
+    @Test
+    void fileSystemErrorsThatCarryOnlyAPathGetTheirCause() {
+        // an AccessDeniedException's message is the bare path: it printed as "error: /tmp/ro/c"
+        assertEquals("permission denied: /data/out", VitfitCli.message(new AccessDeniedException("/data/out")));
+        assertEquals("already exists: /data/out", VitfitCli.message(new FileAlreadyExistsException("/data/out")));
+        // a reason vitfit gave is kept as written
+        assertEquals("/h/head.json: not a vitfit head directory", VitfitCli.message(
+                new NoSuchFileException("/h/head.json", null, "not a vitfit head directory")));
+        assertEquals("java.lang.NullPointerException", VitfitCli.message(new NullPointerException()));
+    }
+
+    /** A model larger than the heap is a user's situation: a message and status 1, not a JVM stack trace. */
     @Test
     void convertInATinyHeapSaysHowToGiveJavaMoreMemory() throws Exception {
         Path out = tmp.resolve("model");
