@@ -266,6 +266,9 @@ public final class HeadTrainer {
         // Without validation rows, k-fold cross-validation on the training rows chooses what validation would have
         // chosen (C, the MLP's epochs, thresholds), and it is the head's check when there are no test rows either.
         boolean crossValidate = noValidation && (needsSelection() || tunedThresholds || split.test().length == 0);
+        if (crossValidate) {
+            warnings.addAll(foldWarnings(set, split.train(), trainLabels));
+        }
 
         long start = System.nanoTime();
         Fitted fitted = kind == HeadKind.LINEAR && solver == LinearSolver.LBFGS
@@ -749,6 +752,36 @@ public final class HeadTrainer {
             }
         }
         return out;
+    }
+
+    /**
+     * Classes with fewer training rows than folds are missing from some held-out folds, and a class with one row is
+     * never both trained on and checked: the out-of-fold figures, and the C or thresholds chosen by them, then say
+     * nothing about those classes (37 breeds of one image each gave accuracy 0 for every C, and a C was still
+     * "chosen"). scikit-learn's StratifiedKFold warns the same way.
+     */
+    private List<String> foldWarnings(EmbeddingSet set, int[] trainRows, List<String> trainLabels) {
+        Map<String, Integer> count = new TreeMap<>();
+        for (int r : trainRows) {
+            for (String l : set.labels(r)) {
+                count.merge(l, 1, Integer::sum);
+            }
+        }
+        List<String> few = new ArrayList<>();
+        for (String l : trainLabels) {
+            int n = count.getOrDefault(l, 0);
+            if (n < folds) {
+                few.add("'" + l + "' (" + n + (n == 1 ? " row" : " rows") + ")");
+            }
+        }
+        if (few.isEmpty()) {
+            return List.of();
+        }
+        return List.of(few.size() + (few.size() == 1 ? " class has" : " classes have") + " fewer training rows than the "
+                + folds + " cross-validation folds, so the out-of-fold figures (and what they chose) say little about "
+                + (few.size() == 1 ? "it" : "them") + ": " + String.join(", ", few.subList(0, Math.min(10, few.size())))
+                + (few.size() > 10 ? " and " + (few.size() - 10) + " more" : "") + "; add images of "
+                + (few.size() == 1 ? "that class" : "those classes") + ", or use fewer --folds");
     }
 
     private HeadMetadata metadata(EmbeddingSet set, List<String> labels, Normalization norm, Thresholds thresholds,

@@ -184,6 +184,14 @@ class HeadTrainerTest {
         assertTrue(run.warnings().stream().anyMatch(w -> w.startsWith("1 class has no validation rows")
                 && w.contains("'loner' (1 image)")), run.warnings().toString());
         assertTrue(run.report().contains("WARNING: 1 class has no test rows"), run.report());
+        // no validation rows: cross-validation chooses C, and a class of one image is never both fitted and checked
+        TrainingRun cv = HeadTrainer.builder().fractions(1, 0, 0).build()
+                .train(new EmbeddingSet(blobs.data(), 4, labels, null, null, null, "cache d"));
+        assertEquals("5-fold cross-validation", cv.selection().method());
+        assertTrue(cv.warnings().contains("1 class has fewer training rows than the 5 cross-validation folds, so the "
+                + "out-of-fold figures (and what they chose) say little about it: 'loner' (1 row); add images of that "
+                + "class, or use fewer --folds"), cv.warnings().toString());
+        assertFalse(run.warnings().stream().anyMatch(w -> w.contains("cross-validation folds")), "validated: no folds");
     }
 
     @Test
