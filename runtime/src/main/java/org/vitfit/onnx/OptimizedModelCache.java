@@ -1,19 +1,17 @@
 package org.vitfit.onnx;
 
 import ai.onnxruntime.OrtEnvironment;
+import org.vitfit.io.Durable;
 import org.vitfit.runtime.Hashing;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.HexFormat;
@@ -100,9 +98,10 @@ final class OptimizedModelCache {
         p.setProperty("length", Long.toString(Files.size(temporary)));
         p.setProperty("crc32c", Long.toHexString(crc32c(temporary)));
         p.setProperty("source", model.toString());
-        fsync(temporary);
+        Durable.fsync(temporary);
         writeAtomically(sidecar(entry), p);
-        move(temporary, entry);
+        Durable.moveAtomically(temporary, entry, true);
+        Durable.fsyncDirectory(dir);
         removeOtherEntries();
     }
 
@@ -118,7 +117,9 @@ final class OptimizedModelCache {
 
     private void removeOtherEntries() {
         String mine = entry().getFileName().toString();
-        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir, stem() + ".*")) {
+        // A prefix, not a glob: brackets or braces in the model's file name are not patterns.
+        String prefix = stem() + ".";
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir, p -> p.getFileName().toString().startsWith(prefix))) {
             for (Path p : s) {
                 String name = p.getFileName().toString();
                 boolean otherEntry = (name.endsWith(SUFFIX) || name.endsWith(SUFFIX + ".properties"))
@@ -183,30 +184,7 @@ final class OptimizedModelCache {
     }
 
     private static void writeAtomically(Path file, Properties p) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-        try {
-            try (OutputStream out = Files.newOutputStream(tmp)) {
-                p.store(out, "vitfit ONNX Runtime cache; safe to delete");
-            }
-            fsync(tmp);
-            move(tmp, file);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
-    }
-
-    private static void move(Path from, Path to) throws IOException {
-        try {
-            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
-        }
-    }
-
-    private static void fsync(Path file) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
-            ch.force(true);
-        }
+        Durable.writeAtomically(file, out -> p.store(out, "vitfit ONNX Runtime cache; safe to delete"));
     }
 
     /** CRC-32C is hardware-accelerated (gigabytes per second): cheap enough to check every entry on every open. */
