@@ -38,8 +38,8 @@ public abstract class MLPTrainer<T extends Output<T>> implements Trainer<T>, Wei
     private static final int EVAL_BATCH = 1024;
 
     /**
-     * What to lower. AdamW multiplies each weight by 1 - lr * decay every step: past 1 the weights flip sign and
-     * grow, so a huge --weight-decay diverges like a huge --lr and the advice must name it.
+     * What to lower. AdamW multiplies each weight by 1 - lr * decay every step: past 1 that flips every weight's sign,
+     * past 2 it also grows them, so a huge --weight-decay diverges like a huge --lr and the advice must name it.
      */
     private String diverged() {
         return "training diverged. Lower the learning rate (--lr), e.g. to the default 1e-3"

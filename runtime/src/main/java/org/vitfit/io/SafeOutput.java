@@ -197,21 +197,23 @@ public final class SafeOutput {
         deleteAbandoned(abs, TMP);
         Path tmp = Durable.temporarySibling(abs, TMP);
         try (Claim claim = Claim.of(tmp, abs)) {
-            T result = writer.write(tmp);
-            if (!Files.isRegularFile(tmp)) {
-                throw new IOException("internal error: nothing was written for " + abs);
+            try {
+                T result = writer.write(tmp);
+                if (!Files.isRegularFile(tmp)) {
+                    throw new IOException("internal error: nothing was written for " + abs);
+                }
+                Durable.fsync(tmp);
+                checkFile(abs, kind, ours, overwrite, inputs);
+                Durable.moveAtomically(tmp, abs, true);
+                Durable.fsyncDirectory(abs.getParent());
+                return result;
+            } catch (IOException e) {
+                Files.deleteIfExists(tmp);
+                throw Durable.withPath(e, abs);
+            } catch (RuntimeException | Error e) {
+                Files.deleteIfExists(tmp);
+                throw e;
             }
-            Durable.fsync(tmp);
-            checkFile(abs, kind, ours, overwrite, inputs);
-            Durable.moveAtomically(tmp, abs, true);
-            Durable.fsyncDirectory(abs.getParent());
-            return result;
-        } catch (IOException e) {
-            Files.deleteIfExists(tmp);
-            throw Durable.withPath(e, abs);
-        } catch (RuntimeException | Error e) {
-            Files.deleteIfExists(tmp);
-            throw e;
         }
     }
 
@@ -452,7 +454,10 @@ public final class SafeOutput {
             channel = FileChannel.open(lockFile, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
             try {
                 channel.lock();
-            } catch (IOException | RuntimeException e) {
+            } catch (IOException e) {
+                // A file system without locks (some network mounts): the write goes ahead unclaimed, and since no
+                // process can take a lock there either, nobody deletes its temporary as abandoned.
+            } catch (RuntimeException e) {
                 channel.close();
                 Files.deleteIfExists(lockFile);
                 throw e;
