@@ -645,6 +645,29 @@ public final class CacheWriter implements AutoCloseable {
         }
     }
 
+    /**
+     * Closes without committing: everything appended or deleted since the last commit is cut off, so the cache is
+     * exactly as its last commit left it. For all-or-nothing jobs (an import that meets a bad row half way).
+     */
+    public void rollback() throws IOException {
+        if (closed) {
+            return;
+        }
+        try {
+            truncateTail(vectors, CacheFiles.VECTORS_HEADER_BYTES + committed.rows() * rowBytes);
+            truncateTail(index, committed.indexBytes());
+            truncateTail(deletions, committed.deletionsBytes());
+        } finally {
+            closed = true;
+            try {
+                closeData();
+            } finally {
+                lock.release();
+                lockChannel.close();
+            }
+        }
+    }
+
     /** Commits (unless a write failed), compacts when mostly dead, releases the lock. */
     @Override
     public void close() throws IOException {
