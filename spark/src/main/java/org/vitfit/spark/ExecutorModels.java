@@ -42,9 +42,14 @@ final class ExecutorModels {
     }
 
     private static Loaded open(Key key) {
-        Path dir = Path.of(key.modelDir());
+        Path dir = ModelLocation.resolve(key.modelDir());
         Path onnx = dir.resolve(ModelDescriptor.ONNX_FILE_NAME);
         try {
+            if (!java.nio.file.Files.isRegularFile(dir.resolve(ModelDescriptor.FILE_NAME))) {
+                throw new java.nio.file.NoSuchFileException(key.modelDir(), null, "no converted model on this "
+                        + "executor (looked in " + ModelLocation.searched(key.modelDir()) + "); ship the model with "
+                        + "--archives MODEL.zip#NAME and pass --model NAME, or put it on a path every machine can read");
+            }
             ModelDescriptor descriptor = ModelDescriptor.read(dir);
             String sha = Hashing.sha256(onnx);
             if (!sha.equals(key.modelSha256())) {

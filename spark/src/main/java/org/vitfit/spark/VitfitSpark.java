@@ -7,6 +7,7 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.functions;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.Metadata;
 import org.apache.spark.sql.types.MetadataBuilder;
@@ -17,6 +18,8 @@ import org.vitfit.runtime.ModelDescriptor;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -49,17 +52,24 @@ public final class VitfitSpark {
      * source), else they are read from the {@code path} column through Hadoop's file systems. Every other input
      * column is kept, except {@code content} unless {@link EmbedOptions#keepContent()}.
      *
-     * <p>{@code modelDir} (a {@code vitfit convert} output) must be readable at the same path on the driver and every
-     * executor; each executor checks that its copy has the driver's sha256. The {@code embedding} column's metadata
-     * records the model identity, and {@link #writeParquet} copies it into the Parquet footers.
+     * <p>{@code modelDir} (a {@code vitfit convert} output) must be readable on the driver and every executor: an
+     * absolute path on a shared file system, or a relative one shipped with {@code --archives} (see
+     * {@link ModelLocation}); each executor checks that its copy has the driver's sha256. The {@code embedding}
+     * column's metadata records the model identity, and {@link #writeParquet} copies it into the Parquet footers.
      */
     public static Dataset<Row> embed(Dataset<Row> images, Path modelDir, EmbedOptions options) throws IOException {
         // A relative directory stays relative in what the executors get: with --archives each container unpacks
         // the model into its own working directory, which is not the driver's.
         Path dir = modelDir.normalize();
-        ModelDescriptor descriptor = ModelDescriptor.read(dir);
+        Path onDriver = ModelLocation.resolve(dir.toString());
+        if (!Files.isRegularFile(onDriver.resolve(ModelDescriptor.FILE_NAME))) {
+            throw new NoSuchFileException(dir.toString(), null, "no converted model (" + ModelDescriptor.FILE_NAME
+                    + ") in " + ModelLocation.searched(dir.toString()) + "; give the output of 'vitfit convert', on a "
+                    + "path every machine can read or shipped with --archives MODEL.zip#NAME and --model NAME");
+        }
+        ModelDescriptor descriptor = ModelDescriptor.read(onDriver);
         String sha = descriptor.onnxSha256() != null ? descriptor.onnxSha256()
-                : Hashing.sha256(dir.resolve(ModelDescriptor.ONNX_FILE_NAME));
+                : Hashing.sha256(onDriver.resolve(ModelDescriptor.ONNX_FILE_NAME));
         StructType in = images.schema();
         List<String> names = Arrays.asList(in.fieldNames());
         for (String reserved : List.of(SHA256, SIZE, EMBEDDING, ERROR)) {
@@ -103,12 +113,30 @@ public final class VitfitSpark {
         Dataset<Row> embedded = images.mapPartitions(fn, Encoders.row(schema));
         Metadata identity = new MetadataBuilder()
                 .putString(ParquetMetadataKeys.MODEL_SHA256, sha)
-                .putString(ParquetMetadataKeys.MODEL_SOURCE, descriptor.source() == null ? dir.toAbsolutePath().toString()
+                .putString(ParquetMetadataKeys.MODEL_SOURCE, descriptor.source() == null ? onDriver.toAbsolutePath().toString()
                         : descriptor.source())
                 .putString(ParquetMetadataKeys.PREPROCESSING, json(descriptor.preprocessing()))
                 .putLong(ParquetMetadataKeys.DIMENSION, descriptor.embeddingDim())
                 .build();
         return embedded.withColumn(EMBEDDING, new Column(EMBEDDING).as(EMBEDDING, identity));
+    }
+
+    /**
+     * Adds a {@code labels} column (array&lt;string&gt;): for each row whose {@code path} lies in a folder below
+     * {@code root}, the name of that top folder, as {@code vitfit extract} labels an ImageFolder tree
+     * ({@code root/cat/x/1.jpg} is {@code cat}); null for rows elsewhere. {@code root} is written as Spark writes the
+     * {@code path} column (a qualified Hadoop path such as {@code file:/data/pets} or {@code hdfs://nn/pets}).
+     */
+    public static Dataset<Row> withFolderLabels(Dataset<Row> embedded, String root) {
+        if (Arrays.asList(embedded.columns()).contains(ParquetCacheBridge.LABELS)) {
+            throw new IllegalArgumentException("the rows have a 'labels' column already");
+        }
+        String prefix = root.endsWith("/") ? root : root + "/";
+        Column path = embedded.col(PATH);
+        Column relative = functions.substring(path, prefix.length() + 1, Integer.MAX_VALUE);
+        Column label = functions.when(path.startsWith(prefix).and(functions.instr(relative, "/").gt(1)),
+                functions.array(functions.substring_index(relative, "/", 1)));
+        return embedded.withColumn(ParquetCacheBridge.LABELS, label);
     }
 
     /**

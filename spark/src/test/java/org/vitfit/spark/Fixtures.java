@@ -1,5 +1,8 @@
 package org.vitfit.spark;
 
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.vitfit.convert.Converter;
 import org.vitfit.extract.ExtractListener;
@@ -73,6 +76,24 @@ final class Fixtures {
                 .config("spark.driver.host", "127.0.0.1")
                 .getOrCreate();
         Runtime.getRuntime().addShutdownHook(new Thread(this::cleanUp));
+    }
+
+    private Path petsParquet;
+
+    /**
+     * The pets (and the planted bad files) embedded once with {@link VitfitSpark#embed} and written with
+     * {@link VitfitSpark#writeParquet}: what several tests read, so the 372 images are embedded once per JVM.
+     */
+    synchronized Path petsParquet() throws IOException {
+        if (petsParquet == null) {
+            Path out = work.resolve("pets.parquet");
+            Dataset<Row> images = spark.read().format("binaryFile").option("recursiveFileLookup", "true")
+                    .load(this.images.toString());
+            VitfitSpark.writeParquet(VitfitSpark.embed(images, model, EmbedOptions.defaults().withBatchSize(8)),
+                    out.toString(), SaveMode.ErrorIfExists);
+            petsParquet = out;
+        }
+        return petsParquet;
     }
 
     static synchronized Fixtures get() {

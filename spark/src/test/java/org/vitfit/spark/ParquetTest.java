@@ -36,13 +36,7 @@ class ParquetTest {
     @BeforeAll
     static void writeOnce() throws IOException {
         f = Fixtures.get();
-        written = f.work.resolve("pets.parquet");
-        VitfitSpark.writeParquet(VitfitSpark.embed(images(), f.model, EmbedOptions.defaults()), written.toString(),
-                SaveMode.ErrorIfExists);
-    }
-
-    static Dataset<Row> images() {
-        return f.spark.read().format("binaryFile").option("recursiveFileLookup", "true").load(f.images.toString());
+        written = f.petsParquet();
     }
 
     @Test
@@ -98,7 +92,14 @@ class ParquetTest {
         ParquetCacheBridge.ImportSummary s = ParquetCacheBridge.importInto(written, imported,
                 new ParquetCacheBridge.ImportOptions(f.images.toUri().toString(), true));
         assertEquals(Fixtures.PETS, s.imported());
+        assertEquals(Fixtures.PETS, s.added());
         assertEquals(2, s.errorRows());
+        assertTrue(s.files() > 1, "a directory of part files");
+        // the same file again: every row is already there, nothing is written
+        ParquetCacheBridge.ImportSummary repeated = ParquetCacheBridge.importInto(written, imported,
+                new ParquetCacheBridge.ImportOptions(f.images.toUri().toString(), true));
+        assertEquals(0, repeated.imported());
+        assertEquals(Fixtures.PETS, repeated.unchanged());
         Path exported = f.work.resolve("reference-export.parquet");
         try (EmbeddingCache ref = EmbeddingCache.open(f.referenceCache);
              EmbeddingCache got = EmbeddingCache.open(imported)) {
@@ -113,7 +114,7 @@ class ParquetTest {
                 assertArrayEquals(ref.vector(r), got.vector(g), 1e-6f, r.path());
             }
             // the other way: the extractor's cache to Parquet, read by Spark and imported again
-            assertEquals(Fixtures.PETS, ParquetCacheBridge.exportCache(f.referenceCache, exported));
+            assertEquals(Fixtures.PETS, ParquetCacheBridge.exportCache(f.referenceCache, exported, false));
             assertEquals(ParquetCacheBridge.readIdentity(written), ParquetCacheBridge.readIdentity(exported));
             Dataset<Row> back = f.spark.read().parquet(exported.toString());
             assertEquals(Fixtures.PETS, back.count());
@@ -130,8 +131,9 @@ class ParquetTest {
                 }
             }
         }
-        IOException exists = assertThrows(IOException.class, () -> ParquetCacheBridge.exportCache(f.referenceCache, exported));
-        assertTrue(exists.getMessage().contains("already exists"), exists.getMessage());
+        IOException exists = assertThrows(IOException.class, () -> ParquetCacheBridge.exportCache(f.referenceCache, exported, false));
+        assertTrue(exists.getMessage().contains("already exists; pass --overwrite"), exists.getMessage());
+        assertEquals(Fixtures.PETS, ParquetCacheBridge.exportCache(f.referenceCache, exported, true));
     }
 
     @Test
