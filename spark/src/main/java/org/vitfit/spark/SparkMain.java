@@ -127,10 +127,10 @@ public final class SparkMain implements Callable<Integer> {
                 }
                 VitfitSpark.writeParquet(embedded, output, SaveMode.ErrorIfExists);
                 Row counts = spark.read().parquet(output).agg(functions.count(VitfitSpark.EMBEDDING),
-                        functions.count(VitfitSpark.ERROR), functions.countDistinct(functions.input_file_name()))
-                        .first();
+                        functions.count(VitfitSpark.ERROR)).first();
+                FileStatus[] parts = out.getFileSystem(conf).globStatus(new org.apache.hadoop.fs.Path(out, "part-*"));
                 System.out.println("vitfit: " + counts.getLong(0) + " images embedded, " + counts.getLong(1)
-                        + " failed (see the 'error' column), " + counts.getLong(2) + " part files"
+                        + " failed (see the 'error' column), " + parts.length + " part files"
                         + (root == null ? ", no labels" : ", labelled by their folder under " + root) + " -> " + output);
                 return 0;
             } finally {

@@ -53,17 +53,19 @@ class StandaloneClusterIT {
     private static final int WORKERS = 2;
     private static final int PARTITIONS = 8;
     private static final Duration START = Duration.ofMinutes(3);
-    private static final Duration JOB = Duration.ofMinutes(6);
+    private static final Duration JOB = Duration.ofMinutes(8);
     /** What binaryFile shows of the planted files (the zero-byte one is skipped by Spark's file scan). */
     private static final int ERROR_ROWS = 2;
+    /** Spark's TaskSetManager lines in the driver log: which task (TID) ran which partition where. */
     private static final Pattern STARTED = Pattern.compile(
-            "Starting task (\\d+)\\.(\\d+) in stage (\\d+)\\.\\d+ \\(TID (\\d+)\\) \\(127\\.0\\.0\\.1, ?executor (\\d+)");
-    private static final Pattern FINISHED = Pattern.compile("Finished task \\d+\\.\\d+ in stage \\d+\\.\\d+ \\(TID (\\d+)\\)");
+            "Starting task \\S+ in stage \\S+ \\(TID (\\d+)\\) \\(127\\.0\\.0\\.1, ?executor (\\d+), partition (\\d+)");
+    private static final Pattern FINISHED = Pattern.compile("Finished task \\S+ in stage \\S+ \\(TID (\\d+)\\)");
+    /** A task lost with the executor, or failed because the map output it read died with it. */
     private static final Pattern LOST = Pattern.compile(
-            "Lost task (\\d+)\\.\\d+ in stage (\\d+)\\.\\d+ \\(TID \\d+\\).*ExecutorLostFailure");
+            "Lost task \\S+ in stage \\S+ \\(TID (\\d+)\\) \\([^)]*\\): (ExecutorLostFailure|FetchFailed)");
 
     @Test
-    @Timeout(value = 15, unit = TimeUnit.MINUTES)
+    @Timeout(value = 20, unit = TimeUnit.MINUTES)
     void embedsEveryImageOnceDespiteAKilledExecutorAndTrainsTheSameHeadAsLocalMode() throws Exception {
         long t0 = System.nanoTime();
         Path root = Path.of(System.getProperty("vitfit.root", ".."));
@@ -101,11 +103,8 @@ class StandaloneClusterIT {
                 assertEquals(0, embed.exitValue(), StandaloneCluster.tail(cluster.logs.resolve("embed.log"), 40));
                 double embedSeconds = (System.nanoTime() - embedStart) / 1e9;
 
-                Set<Integer> lostPartitions = new TreeSet<>();
-                Matcher lost = LOST.matcher(embedLog);
-                while (lost.find()) {
-                    lostPartitions.add(Integer.parseInt(lost.group(1)));
-                }
+                Set<Integer> lostPartitions = lostPartitions(embedLog);
+                long executors = Pattern.compile("Executor added: ").matcher(embedLog).results().count();
                 assertFalse(lostPartitions.isEmpty(), "the killed executor " + kill.executorId + " was running a task, "
                         + "so at least one task must have been lost and re-run:\n" + embedLog);
                 assertTrue(embedLog.contains("vitfit: " + Fixtures.PETS + " images embedded, " + ERROR_ROWS
@@ -140,14 +139,14 @@ class StandaloneClusterIT {
                         cluster test (StandaloneClusterIT): %d workers x 1 core, %d partitions
                           embed: %d images + %d error rows written once each, %d part files, %.1f s
                           killed executor %s (pid %d, worker %d) with SIGKILL after %d committed task(s); \
-                        lost partitions %s re-run: %d rows recovered
+                        %d executors launched in all; lost partitions %s re-run: %d rows recovered
                           max |difference| to the single-machine extractor: %s
                           MLlib head, 5-shot pets split (seed 7): test accuracy cluster %.4f, local[2] %.4f, \
                         re-evaluated %.4f
                           wall time %.1f s: cluster start, embed with the kill, 2 trainings (and %.1f s before it: \
                         model conversion, reference extraction)
                         """, WORKERS, PARTITIONS, s.imported(), s.errorRows(), s.files(), embedSeconds,
-                        kill.executorId, kill.pid, kill.worker, kill.committedTasks, lostPartitions, recoveredRows,
+                        kill.executorId, kill.pid, kill.worker, kill.committedTasks, executors, lostPartitions, recoveredRows,
                         maxDiff, clusterAccuracy, localAccuracy, evaluated, seconds(t1), setupSeconds);
             }
         } finally {
@@ -193,7 +192,7 @@ class StandaloneClusterIT {
      * job (per the driver's scheduler log), then kills that executor with SIGKILL.
      */
     private static Kill killAnExecutorMidTask(StandaloneCluster cluster, Process driver, Path log, Path output)
-            throws IOException, InterruptedException {
+            throws Exception {
         long deadline = System.nanoTime() + JOB.toNanos();
         while (System.nanoTime() < deadline) {
             assertTrue(driver.isAlive(), "embed ended before an executor could be killed: " + StandaloneCluster.tail(log, 40));
@@ -221,13 +220,28 @@ class StandaloneClusterIT {
         Map<String, String> running = new java.util.HashMap<>();
         Matcher started = STARTED.matcher(log);
         while (started.find()) {
-            running.put(started.group(4), started.group(5));
+            running.put(started.group(1), started.group(2));
         }
         Matcher finished = FINISHED.matcher(log);
         while (finished.find()) {
             running.remove(finished.group(1));
         }
         return new TreeSet<>(running.values());
+    }
+
+    /** The partitions whose tasks were lost with the executor or failed on its lost map output, and so ran again. */
+    private static Set<Integer> lostPartitions(String log) {
+        Map<String, Integer> partitionOf = new java.util.HashMap<>();
+        Matcher started = STARTED.matcher(log);
+        while (started.find()) {
+            partitionOf.put(started.group(1), Integer.parseInt(started.group(3)));
+        }
+        Set<Integer> lost = new TreeSet<>();
+        Matcher m = LOST.matcher(log);
+        while (m.find()) {
+            lost.add(partitionOf.get(m.group(1)));
+        }
+        return lost;
     }
 
     /** Task outputs the committer has accepted so far (FileOutputCommitter v1: {@code _temporary/0/task_*}). */
