@@ -27,9 +27,15 @@ final class ParquetCommand implements Callable<Integer> {
     }
 
     @Command(name = "import", mixinStandardHelpOptions = true,
-            description = "Append the embedded rows of a Parquet file or directory to a cache (created when missing). "
-                    + "The Parquet footers must carry the model identity; a cache made with another model or "
-                    + "preprocessing is refused. Rows with an error are counted, not imported.")
+            description = {
+                    "Add the embedded rows of a Parquet file or Spark output directory to a cache, all or nothing.",
+                    "",
+                    "The cache is created when missing. The footers must carry the model identity (a cache made with",
+                    "another model or preprocessing is refused), a directory must hold _SUCCESS, page checksums must",
+                    "match, and every row needs a path (once), a sha256 and a finite vector of the footer's length.",
+                    "Any problem refuses the whole file, naming the rows; the cache is then unchanged. Rows with an",
+                    "error are counted, not imported. Rows without labels keep the labels the cache has for them.",
+            })
     static final class Import implements Callable<Integer> {
         @Option(names = "--input", required = true, paramLabel = "PARQUET", description = "Parquet file or directory.")
         Path input;
@@ -38,36 +44,46 @@ final class ParquetCommand implements Callable<Integer> {
         Path cache;
 
         @Option(names = "--strip-prefix", paramLabel = "PREFIX",
-                description = "Remove this prefix from paths (e.g. file:/data/pets) so they are relative like the extractor's.")
+                description = "Remove this prefix (e.g. file:/data/pets or /data/pets) from every path, so paths are "
+                        + "relative like the extractor's; a path without it is refused.")
         String stripPrefix;
 
         @Option(names = "--labels-from-folder",
-                description = "Label rows without a labels/label column by their parent folder (ImageFolder layout).")
+                description = "Label rows by the top folder of their relative path (ImageFolder layout, as 'vitfit "
+                        + "extract' does), for files without a labels/label column.")
         boolean labelsFromFolder;
 
         @Override
         public Integer call() throws Exception {
             ParquetCacheBridge.ImportSummary s = ParquetCacheBridge.importInto(input, cache,
                     new ParquetCacheBridge.ImportOptions(stripPrefix, labelsFromFolder));
-            System.out.println("imported " + s.imported() + " embeddings from " + s.files() + " Parquet file(s) into "
-                    + cache + "; skipped " + s.errorRows() + " error rows");
+            s.notes().forEach(n -> System.out.println("note: " + n));
+            System.out.println("imported " + s.imported() + " embeddings (" + s.added() + " new, " + s.replaced()
+                    + " replaced; " + s.unchanged() + " already there) from " + s.files() + " Parquet file(s) into "
+                    + cache + "; skipped " + s.errorRows() + " error rows"
+                    + (s.labelsKept() > 0 ? "; kept the cache's labels for " + s.labelsKept() + " rows the file "
+                    + "gives none" : ""));
             return 0;
         }
     }
 
     @Command(name = "export", mixinStandardHelpOptions = true,
             description = "Write every live row of a cache (path, sha256, size, labels, split, embedding) to one "
-                    + "Parquet file with the model identity in its footer.")
+                    + "Parquet file with the model identity in its footer (through a temporary file, fsynced and "
+                    + "renamed into place).")
     static final class Export implements Callable<Integer> {
         @Option(names = "--cache", required = true, paramLabel = "DIR", description = "Embedding cache directory.")
         Path cache;
 
-        @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE", description = "New Parquet file.")
+        @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE", description = "Parquet file to write.")
         Path output;
+
+        @Option(names = "--overwrite", description = "Replace --output if it is a Parquet export vitfit wrote.")
+        boolean overwrite;
 
         @Override
         public Integer call() throws Exception {
-            long n = ParquetCacheBridge.exportCache(cache, output);
+            long n = ParquetCacheBridge.exportCache(cache, output, overwrite);
             System.out.println("exported " + n + " embeddings from " + cache + " to " + output);
             return 0;
         }
