@@ -97,7 +97,7 @@ class SparkHeadTrainerTest {
         Fixtures f = Fixtures.get();
         Dataset<Row> df = multiLabelRows(f, 240);
         SparkHeadTrainer.Run run = SparkHeadTrainer.builder().multiLabel(true).l2Normalize(false).seed(5)
-                .thresholds(Thresholds.Mode.PER_LABEL).build().train(df);
+                .thresholds(Thresholds.Mode.PER_LABEL).maxIter(50).build().train(df);
         Head head = run.head();
         assertEquals(HeadTask.MULTILABEL, head.task());
         assertEquals(List.of("l0", "l1", "l2"), head.labels());
@@ -117,7 +117,7 @@ class SparkHeadTrainerTest {
 
         // no validation rows: fixed thresholds, and the run says so rather than ignoring the mode silently
         SparkHeadTrainer.Run untuned = SparkHeadTrainer.builder().multiLabel(true).l2Normalize(false)
-                .fractions(0.8, 0, 0.2).build().train(df);
+                .fractions(0.8, 0, 0.2).maxIter(50).build().train(df);
         assertEquals(Thresholds.Mode.FIXED, untuned.head().thresholds().mode());
         assertTrue(untuned.notes().stream().anyMatch(n -> n.contains("no validation rows")), untuned.notes().toString());
     }
@@ -127,7 +127,7 @@ class SparkHeadTrainerTest {
         Fixtures f = Fixtures.get();
         Dataset<Row> df = multiLabelRows(f, 100).withColumn("split",
                 org.apache.spark.sql.functions.lit(null).cast("string"));
-        SparkHeadTrainer.Run run = SparkHeadTrainer.builder().multiLabel(true).fractions(0.6, 0.2, 0.2).build().train(df);
+        SparkHeadTrainer.Run run = SparkHeadTrainer.builder().multiLabel(true).fractions(0.6, 0.2, 0.2).maxIter(50).build().train(df);
         assertTrue(run.splitOrigin().contains("fractions 0.6/0.2/0.2"), run.splitOrigin());
         assertTrue(run.validationRows() > 0 && run.testRows() > 0);
         // a column marking some rows and not others is a mistake, as in vitfit train
