@@ -184,14 +184,14 @@ public final class ParquetCacheBridge {
         List<Path> parts = parts(parquet);
         Map<String, String> id = readIdentity(parts);
         Path cache = cacheDir.toAbsolutePath().normalize();
-        SafeOutput.checkNotOverlapping(cache, List.of(SafeOutput.Input.of("--input", parquet)));
         int dimension = Integer.parseInt(id.get(ParquetMetadataKeys.DIMENSION));
         PreprocessRecipe recipe = JSON.readValue(id.get(ParquetMetadataKeys.PREPROCESSING), PreprocessRecipe.class);
         CacheIdentity identity = new CacheIdentity(id.get(ParquetMetadataKeys.MODEL_SHA256),
                 id.get(ParquetMetadataKeys.MODEL_SOURCE), recipe, dimension, null);
         boolean existed = Files.exists(cache);
         boolean wasEmpty = existed && Files.isDirectory(cache) && isEmpty(cache);
-        CacheWriter writer = CacheWriter.open(cache, identity);
+        // refuses (changing nothing) a directory that is not a cache, one overlapping the input, another model's cache
+        CacheWriter writer = CacheWriter.open(cache, identity, List.of(SafeOutput.Input.of("--input", parquet)));
         boolean committed = false;
         try {
             Importer importer = new Importer(writer, options, dimension);

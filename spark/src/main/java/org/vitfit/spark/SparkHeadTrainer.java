@@ -53,7 +53,8 @@ import java.util.TreeSet;
  * a column of nulls is no split), else a seeded stratified split by the fractions. Rows are put in {@code path}
  * order first, so the split does not depend on how Spark partitioned them. Embeddings are L2-normalised and/or
  * standardised exactly as {@link Normalization} does, fitted on the training rows; multi-label thresholds are tuned
- * on the validation rows by {@link Thresholds#tune}, as for the Tribuo heads.
+ * on the validation rows by {@link Thresholds#tune}, as for the Tribuo heads (without validation rows a tuned mode
+ * is refused: vitfit train cross-validates instead, which would mean k MLlib fits per label here).
  *
  * <p>What the driver holds: every row's labels, split and path (for the split), and the validation and test
  * vectors (to tune thresholds and evaluate). Training rows stay on the executors.
@@ -176,6 +177,12 @@ public final class SparkHeadTrainer {
             part[r] = TEST;
         }
         List<String> labels = trainingLabels(index, assignment);
+        if (multiLabel && thresholdMode != Thresholds.Mode.FIXED && assignment.validation().length == 0) {
+            // vitfit train would cross-validate; k folds of one MLlib model per label is not worth it on a cluster
+            throw new IllegalArgumentException("no validation rows to tune the " + thresholdMode.jsonName()
+                    + " thresholds on (split: " + assignment.origin() + "); give a validation fraction (e.g. "
+                    + "--fractions 0.7,0.1,0.2), val rows in the split column, or --thresholds fixed");
+        }
         List<String> notes = new ArrayList<>();
 
         Broadcast<byte[]> parts = JavaSparkContext.fromSparkContext(spark.sparkContext()).broadcast(part);
@@ -194,7 +201,7 @@ public final class SparkHeadTrainer {
             if (multiLabel) {
                 Head untuned = head(labels, weights, biases, norm, Thresholds.fixed(labels.size()), sha, reg, trainRows,
                         assignment, Thresholds.Mode.FIXED);
-                thresholds = tuneThresholds(untuned, labels, validation, notes);
+                thresholds = tuneThresholds(untuned, labels, validation);
             }
             Head head = head(labels, weights, biases, norm, thresholds, sha, reg, trainRows, assignment,
                     thresholds == null ? null : thresholds.mode());
@@ -284,17 +291,9 @@ public final class SparkHeadTrainer {
                         + reg + ", maxIter " + maxIter + ") on " + trainRows + " rows", training);
     }
 
-    /**
-     * {@link Thresholds#tune} on the validation scores of the untuned head, as {@code vitfit train} does; fixed 0.5
-     * (and a note saying so) when there are no validation rows.
-     */
-    private Thresholds tuneThresholds(Head untuned, List<String> labels, EmbeddingSet validation, List<String> notes) {
+    /** {@link Thresholds#tune} on the validation scores of the untuned head, as {@code vitfit train} does. */
+    private Thresholds tuneThresholds(Head untuned, List<String> labels, EmbeddingSet validation) {
         if (thresholdMode == Thresholds.Mode.FIXED) {
-            return Thresholds.fixed(labels.size());
-        }
-        if (validation.size() == 0) {
-            notes.add("no validation rows: thresholds are the fixed 0.5, not tuned " + thresholdMode.jsonName()
-                    + " (give rows a val split, or a validation fraction)");
             return Thresholds.fixed(labels.size());
         }
         List<String> order = untuned.labels();

@@ -8,6 +8,7 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
+import org.vitfit.heads.Splits;
 import org.vitfit.heads.Thresholds;
 import org.vitfit.io.OutputKind;
 import org.vitfit.io.SafeOutput;
@@ -200,6 +201,7 @@ public final class SparkMain implements Callable<Integer> {
             if (fractions.length != 3) {
                 throw new IllegalArgumentException("--fractions needs three numbers TRAIN,VAL,TEST, got " + fractions.length);
             }
+            Splits.checkFractions(fractions[0], fractions[1], fractions[2]);
             SafeOutput.checkDirectory(output, OutputKind.HEAD, false, List.of());
             SparkHeadTrainer.Builder b = SparkHeadTrainer.builder().multiLabel(multiLabel).maxIter(maxIter)
                     .fractions(fractions[0], fractions[1], fractions[2]).seed(seed)

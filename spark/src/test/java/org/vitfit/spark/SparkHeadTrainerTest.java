@@ -115,11 +115,14 @@ class SparkHeadTrainerTest {
         assertArrayEquals(expected.values(), head.thresholds().values(), 0f);
         assertTrue(run.test() instanceof org.vitfit.eval.MultiLabelReport);
 
-        // no validation rows: fixed thresholds, and the run says so rather than ignoring the mode silently
-        SparkHeadTrainer.Run untuned = SparkHeadTrainer.builder().multiLabel(true).l2Normalize(false)
-                .fractions(0.8, 0, 0.2).maxIter(50).build().train(df);
-        assertEquals(Thresholds.Mode.FIXED, untuned.head().thresholds().mode());
-        assertTrue(untuned.notes().stream().anyMatch(n -> n.contains("no validation rows")), untuned.notes().toString());
+        // no validation rows: a tuned mode is refused rather than silently replaced by 0.5; fixed is what it says
+        IllegalArgumentException noValidation = assertThrows(IllegalArgumentException.class,
+                () -> SparkHeadTrainer.builder().multiLabel(true).fractions(0.8, 0, 0.2).build().train(df));
+        assertTrue(noValidation.getMessage().startsWith("no validation rows to tune the global thresholds on"),
+                noValidation.getMessage());
+        SparkHeadTrainer.Run fixed = SparkHeadTrainer.builder().multiLabel(true).l2Normalize(false)
+                .fractions(0.8, 0, 0.2).thresholds(Thresholds.Mode.FIXED).maxIter(50).build().train(df);
+        assertArrayEquals(new float[] {0.5f, 0.5f, 0.5f}, fixed.head().thresholds().values(), 0f);
     }
 
     @Test
