@@ -198,7 +198,8 @@ final class StandaloneCluster implements AutoCloseable {
     /** A jar of the cluster's own classpath must not carry what only the application jar may bring. */
     private static void checkIsSparksOwn(Path jar) throws IOException {
         try (JarFile j = new JarFile(jar.toFile())) {
-            for (String forbidden : List.of("org/vitfit/", "ai/onnxruntime/", "org/tribuo/", "picocli/")) {
+            for (String forbidden : List.of("org/vitfit/", "ai/onnxruntime/", "org/tribuo/", "picocli/",
+                    "com/github/lbfgs4j/", "org/apache/commons/csv/", "org/apache/commons/imaging/")) {
                 if (j.stream().anyMatch(e -> e.getName().startsWith(forbidden))) {
                     throw new IllegalStateException(jar + " holds " + forbidden + " classes: it is not part of "
                             + "Spark's distribution, and would hide a class missing from the shaded jar; exclude it "
