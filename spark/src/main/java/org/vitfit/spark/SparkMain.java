@@ -107,8 +107,8 @@ public final class SparkMain implements Callable<Integer> {
             }
             EmbedOptions options = EmbedOptions.defaults().withBatchSize(batchSize).withDevice(device)
                     .withIntraOpThreads(threads);
-            SparkSession spark = SparkSession.builder().appName("vitfit embed").getOrCreate();
-            try {
+            try (Session session = Session.open("vitfit embed")) {
+                SparkSession spark = session.spark();
                 Configuration conf = spark.sparkContext().hadoopConfiguration();
                 org.apache.hadoop.fs.Path out = new org.apache.hadoop.fs.Path(output);
                 if (out.getFileSystem(conf).exists(out)) {
@@ -134,8 +134,6 @@ public final class SparkMain implements Callable<Integer> {
                         + " failed (see the 'error' column), " + parts.length + " part files"
                         + (root == null ? ", no labels" : ", labelled by their folder under " + root) + " -> " + output);
                 return 0;
-            } finally {
-                spark.stop();
             }
         }
 
@@ -209,8 +207,8 @@ public final class SparkMain implements Callable<Integer> {
             if (reg != null) {
                 b.regParam(reg);
             }
-            SparkSession spark = SparkSession.builder().appName("vitfit train").getOrCreate();
-            try {
+            try (Session session = Session.open("vitfit train")) {
+                SparkSession spark = session.spark();
                 Configuration conf = spark.sparkContext().hadoopConfiguration();
                 org.apache.hadoop.fs.Path in = new org.apache.hadoop.fs.Path(embeddings);
                 FileSystem fs = in.getFileSystem(conf);
@@ -239,7 +237,20 @@ public final class SparkMain implements Callable<Integer> {
                 System.out.println("vitfit: " + run.head().task().jsonName() + " linear head over "
                         + run.head().labels().size() + " labels -> " + output);
                 return 0;
-            } finally {
+            }
+        }
+    }
+
+    /** The session spark-submit configured; stopped at the end unless it was running before (a test's, a notebook's). */
+    private record Session(SparkSession spark, boolean owned) implements AutoCloseable {
+        static Session open(String app) {
+            boolean running = SparkSession.getDefaultSession().isDefined();
+            return new Session(SparkSession.builder().appName(app).getOrCreate(), !running);
+        }
+
+        @Override
+        public void close() {
+            if (owned) {
                 spark.stop();
             }
         }
