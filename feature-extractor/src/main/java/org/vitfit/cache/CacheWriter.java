@@ -658,13 +658,7 @@ public final class CacheWriter implements AutoCloseable {
             truncateTail(index, committed.indexBytes());
             truncateTail(deletions, committed.deletionsBytes());
         } finally {
-            closed = true;
-            try {
-                closeData();
-            } finally {
-                lock.release();
-                lockChannel.close();
-            }
+            release();
         }
     }
 
@@ -682,13 +676,17 @@ public final class CacheWriter implements AutoCloseable {
                 }
             }
         } finally {
-            closed = true;
-            try {
-                closeData();
-            } finally {
-                lock.release();
-                lockChannel.close();
-            }
+            release();
+        }
+    }
+
+    private void release() throws IOException {
+        closed = true;
+        try {
+            closeData();
+        } finally {
+            lock.release();
+            lockChannel.close();
         }
     }
 }

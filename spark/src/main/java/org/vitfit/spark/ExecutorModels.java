@@ -8,6 +8,8 @@ import org.vitfit.runtime.ModelDescriptor;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -45,8 +47,8 @@ final class ExecutorModels {
         Path dir = ModelLocation.resolve(key.modelDir());
         Path onnx = dir.resolve(ModelDescriptor.ONNX_FILE_NAME);
         try {
-            if (!java.nio.file.Files.isRegularFile(dir.resolve(ModelDescriptor.FILE_NAME))) {
-                throw new java.nio.file.NoSuchFileException(key.modelDir(), null, "no converted model on this "
+            if (!Files.isRegularFile(dir.resolve(ModelDescriptor.FILE_NAME))) {
+                throw new NoSuchFileException(key.modelDir(), null, "no converted model on this "
                         + "executor (looked in " + ModelLocation.searched(key.modelDir()) + "); ship the model with "
                         + "--archives MODEL.zip#NAME and pass --model NAME, or put it on a path every machine can read");
             }
