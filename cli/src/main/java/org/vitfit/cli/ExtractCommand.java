@@ -27,9 +27,11 @@ import java.util.concurrent.Callable;
                 "--label-columns.",
                 "",
                 "Re-running is incremental: unchanged images are skipped, new and changed ones embedded. Cached rows",
-                "that the listing does not name (another --input, an --include, a removed file) are kept unless",
-                "--prune is given. Interrupted runs (even kill -9) resume where they stopped. Images that cannot be",
-                "embedded are listed in <output>/errors.jsonl and the run goes on; the next run tries them again.",
+                "that the listing does not name (another --input, an --include, a removed file), and rows of",
+                "listed images that cannot be read now (missing, no permission, an I/O error), are kept unless",
+                "--prune is given; a row whose file changed and no longer embeds is deleted. Interrupted runs",
+                "(even kill -9) resume where they stopped. Images that cannot be embedded are listed in",
+                "<output>/errors.jsonl and the run goes on; the next run tries them again.",
                 "",
                 "The output is created, or must be an embedding cache: any other non-empty directory is refused",
                 "and left untouched, as is an output inside --input or --model.",
@@ -79,7 +81,8 @@ final class ExtractCommand implements Callable<Integer> {
     @Option(names = "--max-pixels", paramLabel = "N", description = "Refuse images whose header claims more pixels (default: ${DEFAULT-VALUE}).")
     long maxPixels = ImageDecoder.DEFAULT_MAX_PIXELS;
 
-    @Option(names = "--prune", description = "Delete cached rows whose path this listing does not name (default: keep them).")
+    @Option(names = "--prune", description = "Delete cached rows whose path this listing does not name, or whose listed file "
+            + "cannot be read (default: keep them).")
     boolean prune;
 
     @Option(names = "--path-column", paramLabel = "NAME", description = "Manifest column (JSONL: field) holding the image path (default: path).")

@@ -14,9 +14,13 @@ import java.util.Locale;
  * @param changed     of {@code embedded}, images whose previous row was replaced because their bytes changed
  * @param unchanged   images skipped because the cache already holds them with the same content and labels
  * @param copied      images whose vector was copied from a row with identical content (relabelled, moved, duplicate)
- * @param deleted     rows marked deleted: pruned ones, and listed images that can no longer be embedded
+ * @param deleted     rows marked deleted: pruned ones, and listed images whose bytes changed and no longer embed
  * @param pruned      of {@code deleted}, rows the listing does not name, deleted because {@code --prune} was given
+ * @param prunedUnreadable of {@code deleted}, rows of listed images whose bytes could not be read, deleted because
+ *                    {@code --prune} was given
  * @param keptOutside live rows the listing does not name, kept because {@code --prune} was not given
+ * @param keptUnreadable live rows of listed images whose bytes could not be read this run (missing, unreadable,
+ *                    broken link), kept because {@code --prune} was not given; counted in {@code failed} too
  * @param failed      images that could not be read, decoded or embedded (listed in the errors file)
  * @param cacheRows   live rows in the cache after the run
  * @param wallSeconds time from start to the final commit
@@ -25,7 +29,8 @@ import java.util.Locale;
  * @param recovery    what opening the cache repaired
  */
 public record ExtractSummary(long listed, long processed, long embedded, long changed, long unchanged, long copied,
-                             long deleted, long pruned, long keptOutside, long failed, long cacheRows,
+                             long deleted, long pruned, long prunedUnreadable, long keptOutside,
+                             long keptUnreadable, long failed, long cacheRows,
                              double wallSeconds, String device, Path errorsFile, List<String> recovery) {
 
     public ExtractSummary {
@@ -46,14 +51,24 @@ public record ExtractSummary(long listed, long processed, long embedded, long ch
     public List<String> describe() {
         List<String> lines = new ArrayList<>();
         lines.add(String.format(Locale.ROOT, "embedded %d images (%d changed), skipped %d unchanged, copied %d, "
-                + "deleted %d, failed %d", embedded, changed, unchanged, copied, deleted, failed));
+                + "deleted %d, failed %d", embedded, changed, unchanged, copied, deleted, failed)
+                + (keptUnreadable > 0 ? " (" + keptUnreadable + " kept their cached rows: unreadable now)" : ""));
         if (keptOutside > 0) {
             lines.add(String.format(Locale.ROOT, "kept %d cached rows that this listing does not name (from another "
                     + "--input, --include or a removed file); pass --prune to delete them", keptOutside));
         }
+        if (keptUnreadable > 0) {
+            lines.add(String.format(Locale.ROOT, "kept %d cached rows of listed images that cannot be read now "
+                    + "(missing, unreadable or a broken link; see %s): their vectors stay until the files can be read "
+                    + "again; pass --prune to delete them", keptUnreadable, errorsFile));
+        }
         if (pruned > 0) {
             lines.add(String.format(Locale.ROOT, "pruned %d cached rows that this listing does not name (--prune)",
                     pruned));
+        }
+        if (prunedUnreadable > 0) {
+            lines.add(String.format(Locale.ROOT, "pruned %d cached rows of listed images that cannot be read now "
+                    + "(--prune)", prunedUnreadable));
         }
         // A run that embedded nothing is not slow: say how fast it checked instead of "0.0 img/s".
         String rate = embedded > 0

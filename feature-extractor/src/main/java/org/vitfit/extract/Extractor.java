@@ -111,6 +111,7 @@ public final class Extractor implements AutoCloseable {
                 ? inputs.items().subList(0, (int) options.limit()) : inputs.items();
         Pipeline pipeline;
         long pruned = 0;
+        long prunedUnreadable = 0;
         long kept = 0;
         long cacheRows;
         Path errorsFile;
@@ -139,15 +140,25 @@ public final class Extractor implements AutoCloseable {
                     pruned++;
                 }
             }
+            // Listed images whose bytes could not be read kept their rows during the pass; --prune removes them too.
+            if (options.prune()) {
+                for (String path : pipeline.unreadableWithRow) {
+                    if (writer.delete(path, "deleted")) {
+                        prunedUnreadable++;
+                    }
+                }
+            }
             writer.commit();
             errors.finish();
             errorsFile = errors.file();
             cacheRows = writer.liveCount();
         }
         double wall = (System.nanoTime() - start) / 1e9;
+        long keptUnreadable = options.prune() ? 0 : pipeline.unreadableWithRow.size();
         return new ExtractSummary(inputs.items().size(), items.size(), pipeline.embedded, pipeline.changed,
-                pipeline.unchanged, pipeline.copied, pruned + pipeline.deletedFailed, pruned, kept, pipeline.failed,
-                cacheRows, wall, device, errorsFile, recovery);
+                pipeline.unchanged, pipeline.copied, pruned + prunedUnreadable + pipeline.deletedFailed, pruned,
+                prunedUnreadable, kept, keptUnreadable, pipeline.failed, cacheRows, wall, device, errorsFile,
+                recovery);
     }
 
     @Override
@@ -181,6 +192,7 @@ public final class Extractor implements AutoCloseable {
         private static final class Result {
             final InputItem item;
             Kind kind;
+            /** Null when the file's bytes could not be read: then nothing is known about its content now. */
             String sha256;
             long size;
             CacheRow source;
@@ -224,6 +236,8 @@ public final class Extractor implements AutoCloseable {
         long copied;
         long failed;
         long deletedFailed;
+        /** Listed images whose bytes could not be read this run and that have a cached row (kept unless pruned). */
+        final List<String> unreadableWithRow = new ArrayList<>();
 
         Pipeline(ExtractOptions options, List<InputItem> items, CacheWriter writer, ImagePreparer preparer,
                  BatchEmbedder embedder, ErrorLog errors, ExtractListener listener) {
@@ -446,8 +460,15 @@ public final class Extractor implements AutoCloseable {
                 case FAILED -> {
                     errors.add(r.item.path(), r.reason, r.message);
                     failed++;
-                    // The cached vector describes bytes the file no longer has.
-                    if (writer.delete(r.item.path(), "failed")) {
+                    if (r.sha256 == null) {
+                        // Not read (gone, no permission, an I/O error, a disk not mounted): the row may still
+                        // describe the file, and a passing failure must not cost the user a row; --prune removes it.
+                        if (writer.liveRow(r.item.path()).isPresent()) {
+                            unreadableWithRow.add(r.item.path());
+                        }
+                    } else if (writer.delete(r.item.path(), "failed")) {
+                        // Read, and its bytes differ from the cached row's (same bytes are never decoded): the
+                        // cached vector describes content the file no longer has.
                         deletedFailed++;
                     }
                 }

@@ -11,6 +11,7 @@ import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.Locale;
 
 /**
@@ -58,13 +59,23 @@ public final class ImagePreparer {
     }
 
     /**
-     * Reads a listed image whole: {@code missing}, {@code broken_link}, {@code unreadable} (also over the 2 GiB an
-     * array holds) and {@code out_of_memory} are failures.
+     * Reads a listed image whole: {@code missing}, {@code broken_link}, {@code unreadable} (an I/O error, no permission,
+     * a directory or a named pipe, a file over the 2 GiB an array holds) and {@code out_of_memory} are failures. Any
+     * failure here means the file's bytes were not read, so nothing is known about its content now.
      */
     public static byte[] read(InputItem item) throws ImageFailure {
         long size = -1;
         try {
-            size = Files.size(item.file());
+            BasicFileAttributes attributes = Files.readAttributes(item.file(), BasicFileAttributes.class);
+            if (attributes.isDirectory()) {
+                throw new ImageFailure("unreadable", item.file() + " is a directory, not an image file");
+            }
+            if (!attributes.isRegularFile()) {
+                // Opening a named pipe blocks until something writes to it, and a device may never end.
+                throw new ImageFailure("unreadable", item.file() + " is not a regular file (a named pipe, socket or "
+                        + "device); vitfit reads images only from regular files");
+            }
+            size = attributes.size();
             if (size > Integer.MAX_VALUE - 8) {
                 throw new ImageFailure("unreadable", item.file() + ": " + size + " bytes, larger than the 2 GiB an "
                         + "image may have");

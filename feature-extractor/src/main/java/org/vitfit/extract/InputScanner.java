@@ -130,9 +130,10 @@ public final class InputScanner {
             @Override
             public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
                 String name = file.getFileName().toString();
-                // A link whose target is gone is visited with the link's own attributes: listed all the same, so
-                // the run reports it (reason broken_link) instead of dropping the image silently.
-                if ((attrs.isRegularFile() || attrs.isSymbolicLink()) && !name.startsWith(".")
+                // A link whose target is gone is visited with the link's own attributes, and a named pipe or device
+                // named like an image is "other": both are listed all the same, so the run reports them (reasons
+                // broken_link, unreadable) instead of dropping the image silently, as a manifest naming them would.
+                if ((attrs.isRegularFile() || attrs.isSymbolicLink() || attrs.isOther()) && !name.startsWith(".")
                         && hasImageExtension(name)) {
                     found.add(relative(root, file));
                 }

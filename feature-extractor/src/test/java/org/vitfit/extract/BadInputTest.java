@@ -96,7 +96,7 @@ class BadInputTest {
     }
 
     @Test
-    void imageThatBecomesUnreadableLosesItsRowAndMissingManifestFilesAreReported() throws IOException {
+    void imageWhoseNewBytesNoLongerDecodeLosesItsRowAndMissingManifestFilesAreReported() throws IOException {
         Path in = Files.createDirectories(tmp.resolve("in"));
         Files.write(in.resolve("a.jpg"), jpeg);
         Path manifest = tmp.resolve("list.csv");
