@@ -13,6 +13,7 @@ import org.vitfit.preprocess.ImageDecoder;
 import org.vitfit.preprocess.PreprocessRecipe;
 import org.vitfit.runtime.Finite;
 import org.vitfit.runtime.ModelDescriptor;
+import org.vitfit.runtime.OptionBounds;
 import org.vitfit.runtime.TopK;
 import org.vitfit.runtime.VitModel;
 import picocli.CommandLine.ArgGroup;
@@ -92,7 +93,7 @@ final class PredictCommand implements Callable<Integer> {
             + "to the file's folder; '#' starts a comment); '-' reads the paths from standard input. Repeatable.")
     List<String> lists = new ArrayList<>();
 
-    @Option(names = "--top-k", defaultValue = "5", paramLabel = "K", description = "Classes per image (default ${DEFAULT-VALUE}).")
+    @Option(names = "--top-k", defaultValue = "5", paramLabel = "K", description = "Classes per image, at most all of them (default ${DEFAULT-VALUE}).")
     int topK;
 
     @Option(names = "--json", description = "Print one JSON object per image (JSON Lines) instead of text.")
@@ -131,12 +132,12 @@ final class PredictCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Device dev = Device.parse(device);
-        int batch = batchSize != null ? batchSize : dev.kind() == Device.Kind.CUDA ? 32 : 8;
-        int decoders = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        if (topK < 1 || batch < 1 || decoders < 1) {
-            throw new IllegalArgumentException("--top-k, --batch-size and --threads must be >= 1, got " + topK + ", "
-                    + batch + ", " + decoders);
-        }
+        // The bounds of extract, whose decode stage predict runs.
+        int batch = OptionBounds.batchSize(batchSize != null ? batchSize : dev.kind() == Device.Kind.CUDA ? 32 : 8);
+        int decoders = OptionBounds.decodeThreads(threads != null ? threads
+                : Math.min(Runtime.getRuntime().availableProcessors(), OptionBounds.MAX_THREADS));
+        // No upper bound: a k past the number of classes lists every class, as the help says.
+        OptionBounds.requireAtLeast("--top-k", topK, 1, "classes listed per image");
         if (output == null && (format != null || overwrite)) {
             throw new IllegalArgumentException((format != null ? "--format" : "--overwrite") + " applies to --output, "
                     + "which is not given");

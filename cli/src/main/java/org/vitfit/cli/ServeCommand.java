@@ -2,6 +2,7 @@ package org.vitfit.cli;
 
 import org.vitfit.classify.VitClassifier;
 import org.vitfit.onnx.Device;
+import org.vitfit.runtime.OptionBounds;
 import org.vitfit.serve.ClassifierServer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -69,6 +70,13 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "Do not print a line per request.")
     boolean quiet;
 
+    /** Largest --max-connections: each open connection holds a file descriptor and buffers. */
+    static final int MAX_CONNECTIONS = 65_536;
+    /** Largest --max-megapixels: a Java image holds at most 2^31 pixels. */
+    static final int MAX_MEGAPIXELS = 2_147;
+    /** Largest --max-upload-mb: an upload is held in one Java array, at most 2 GiB. */
+    static final int MAX_UPLOAD_MB = 2_047;
+
     /** Counted down by the shutdown hook; the command thread waits on it (or is interrupted). */
     private final CountDownLatch stopped = new CountDownLatch(1);
     /** Counted down once the server and classifier are closed, so Ctrl-C lets requests in flight finish. */
@@ -76,16 +84,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (maxUploadMb < 1 || maxMegapixels < 1 || maxConnections < 1) {
-            throw new IllegalArgumentException("--max-upload-mb, --max-megapixels and --max-connections must be >= 1");
-        }
-        if (!(idleTimeoutSeconds >= 0.1 && idleTimeoutSeconds <= 3600)) {
-            throw new IllegalArgumentException("--idle-timeout must be between 0.1 and 3600 seconds, got "
-                    + idleTimeoutSeconds);
-        }
-        if (threads != null && threads < 1) {
-            throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
-        }
+        checkOptions(Runtime.getRuntime().maxMemory());
         ClassifierServer.Options options = ClassifierServer.Options.defaults().withHost(host).withPort(port)
                 .withMaxUploadBytes((long) maxUploadMb << 20).withMaxPixels(maxMegapixels * 1_000_000L)
                 .withIdleTimeoutMillis(Math.round(idleTimeoutSeconds * 1000)).withMaxConnections(maxConnections)
@@ -121,5 +120,28 @@ final class ServeCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Refuses absurd values before the classifier is loaded; {@code heapBytes} is what Java may use. */
+    void checkOptions(long heapBytes) {
+        OptionBounds.require("--port", port, 0, 65_535, "TCP port; 0 picks a free one");
+        OptionBounds.require("--max-upload-mb", maxUploadMb, 1, MAX_UPLOAD_MB, "largest upload in MB, held in "
+                + "memory while it is decoded");
+        long heapMb = heapBytes >> 20;
+        if (maxUploadMb > heapMb) {
+            throw new IllegalArgumentException("--max-upload-mb " + maxUploadMb + " is more than the " + heapMb
+                    + " MB Java may use, and an upload is held in memory while it is decoded: lower it, or give Java "
+                    + "more memory (VITFIT_JAVA_OPTS=-Xmx" + Math.max(2, (4L * maxUploadMb >> 10) + 1) + "g)");
+        }
+        OptionBounds.require("--max-megapixels", maxMegapixels, 1, MAX_MEGAPIXELS, "largest image, checked before "
+                + "decoding; a Java image holds at most 2147 megapixels");
+        if (threads != null) {
+            OptionBounds.require("--threads", threads, 1, OptionBounds.MAX_THREADS, "images decoded and classified "
+                    + "at once; the default is the number of cores");
+        }
+        OptionBounds.require("--idle-timeout", idleTimeoutSeconds, 0.1, 3600, "seconds a connection may send "
+                + "nothing");
+        OptionBounds.require("--max-connections", maxConnections, 1, MAX_CONNECTIONS, "connections open at once, "
+                + "each holding a file descriptor; more wait to be accepted");
     }
 }

@@ -3,6 +3,7 @@ package org.vitfit.extract;
 import org.vitfit.cache.VectorDtype;
 import org.vitfit.onnx.Device;
 import org.vitfit.preprocess.ImageDecoder;
+import org.vitfit.runtime.OptionBounds;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -33,18 +34,6 @@ public record ExtractOptions(Path modelDir, Path input, Path output, int batchSi
                              List<String> include, List<String> exclude, ManifestFormat manifest, long maxPixels,
                              long commitInterval) {
 
-    /**
-     * Largest {@code --batch-size}: a batch of 224x224 images takes 0.6 MB each, and past a few hundred images a
-     * batch is no faster on any device (the default is 8 on CPU, 32 on CUDA).
-     */
-    public static final int MAX_BATCH_SIZE = 4096;
-
-    /**
-     * Largest {@code --threads}: each decode thread holds a preprocessed image in direct memory (0.6 MB at 224x224,
-     * 3.2 MB at 518x518), and 100,000 of them ran the JVM out of memory with a stack trace instead of an answer.
-     */
-    public static final int MAX_THREADS = 256;
-
     public ExtractOptions {
         Objects.requireNonNull(modelDir, "modelDir");
         Objects.requireNonNull(input, "input");
@@ -53,15 +42,8 @@ public record ExtractOptions(Path modelDir, Path input, Path output, int batchSi
         manifest = manifest == null ? ManifestFormat.DEFAULT : manifest;
         include = List.copyOf(include);
         exclude = List.copyOf(exclude);
-        if (batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
-            throw new IllegalArgumentException("--batch-size must be between 1 and " + MAX_BATCH_SIZE + ", got "
-                    + batchSize + " (images per inference call; the default, 8 on cpu and 32 on cuda, is close to "
-                    + "the fastest)");
-        }
-        if (threads < 1 || threads > MAX_THREADS) {
-            throw new IllegalArgumentException("--threads must be between 1 and " + MAX_THREADS + ", got " + threads
-                    + " (decode threads; the default, one per core, keeps the model busy)");
-        }
+        OptionBounds.batchSize(batchSize);
+        OptionBounds.decodeThreads(threads);
         if (ortThreads < 0) {
             throw new IllegalArgumentException("ONNX Runtime threads must be >= 0, got " + ortThreads);
         }
@@ -89,7 +71,7 @@ public record ExtractOptions(Path modelDir, Path input, Path output, int batchSi
         private final Path input;
         private final Path output;
         private Integer batchSize;
-        private int threads = Math.min(Runtime.getRuntime().availableProcessors(), MAX_THREADS);
+        private int threads = Math.min(Runtime.getRuntime().availableProcessors(), OptionBounds.MAX_THREADS);
         private int ortThreads;
         private Device device = Device.CPU;
         private long limit;
