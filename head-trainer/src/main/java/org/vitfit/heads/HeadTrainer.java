@@ -275,6 +275,7 @@ public final class HeadTrainer {
                 ? fitLbfgs(set, split, norm, weights, trainLabels, crossValidate, runProvenance)
                 : fitTribuo(set, split, norm, weights, trainLabels, crossValidate, runProvenance);
         double trainSeconds = (System.nanoTime() - start) / 1e9;
+        warnings.addAll(fitted.warnings());
 
         Model<?> model = fitted.model();
         List<String> labels = Head.outputOrder(model);
@@ -328,7 +329,7 @@ public final class HeadTrainer {
      * cross-validation, the out-of-fold scores of the training rows (columns in {@code scoreLabels} order).
      */
     private record Fitted(Model<?> model, TrainingCurve curve, ModelSelection selection, Map<String, Object> recorded,
-                          float[] outOfFoldScores, List<String> scoreLabels) {
+                          float[] outOfFoldScores, List<String> scoreLabels, List<String> warnings) {
     }
 
     private Fitted fitLbfgs(EmbeddingSet set, SplitAssignment split, Normalization norm, float[] weights,
@@ -438,7 +439,30 @@ public final class HeadTrainer {
         recorded.put("C", c);
         recorded.put("iterations", fit.iterations());
         recorded.put("solverStatus", fit.status());
-        return new Fitted(model, curve, selection, recorded, outOfFold, labels);
+        return new Fitted(model, curve, selection, recorded, outOfFold, labels, stalledFitWarning(fit, c, k, d));
+    }
+
+    /**
+     * A fit that took no L-BFGS iteration and did not converge never left its start: at a C so small (1e-300) that any
+     * step raises the penalty past what the data can lower, the line search gives up at once. The head is then its
+     * starting point, not a fitted model, which the user must hear about.
+     */
+    private static List<String> stalledFitWarning(LogisticRegression.Fit fit, double c, int k, int d) {
+        if (fit.iterations() > 0 || fit.converged()) {
+            return List.of();
+        }
+        boolean zeros = true;
+        for (int cls = 0; cls < k && zeros; cls++) {
+            for (int j = 0; j < d && zeros; j++) {
+                zeros = fit.params()[cls * (d + 1) + j] == 0;
+            }
+        }
+        return List.of("the L-BFGS fit with C " + ModelSelection.format(c) + " (--C) stopped at its starting point "
+                + "after 0 iterations (" + fit.status() + "): the regularisation is so strong that no step lowers the "
+                + "objective, so " + (zeros ? "every weight is 0 and the head gives every image the class frequencies "
+                + "of the training rows" : "the weights are where the search started")
+                + "; use a larger --C (1 is scikit-learn's default), or several (--C 0.01,0.1,1,10) for validation to "
+                + "choose from");
     }
 
     /** Accuracy (multi-class) or micro ROC-AUC (multi-label) of {@code scores} for {@code rows}. */
@@ -547,7 +571,7 @@ public final class HeadTrainer {
             MutableDataset<T> val = split.validation().length == 0 ? null
                     : dataset(set, split.validation(), norm, null, null, factory, "validation", output, null);
             TribuoFit fit = fitOnce(trainSet, val, mlp, runProvenance, mlpTrainer, linear, lossScale);
-            return new Fitted(fit.model(), fit.curve(), null, Map.of("epochs", fit.epochsRun()), null, null);
+            return new Fitted(fit.model(), fit.curve(), null, Map.of("epochs", fit.epochsRun()), null, null, List.of());
         }
         int[][] parts = Splits.kFold(set, train, multiLabel, folds, seed);
         int k = labels.size();
@@ -594,7 +618,8 @@ public final class HeadTrainer {
                     mlp.learningRate(), mlp.weightDecay(), chosen, mlp.minibatchSize(), 0, 0.0, mlp.seed());
         }
         TribuoFit fit = fitOnce(trainSet, null, finalOptions, runProvenance, mlpTrainer, linear, lossScale);
-        return new Fitted(fit.model(), fit.curve(), selection, Map.of("epochs", fit.epochsRun()), oof, labels);
+        return new Fitted(fit.model(), fit.curve(), selection, Map.of("epochs", fit.epochsRun()), oof, labels,
+                List.of());
     }
 
     private <T extends org.tribuo.Output<T>> TribuoFit fitOnce(

@@ -72,8 +72,10 @@ final class LogisticRegression {
      * @param loss       mean data loss at the solution (without the penalty; per label for sigmoid)
      * @param lossCurve  mean data loss after each iteration (per label for sigmoid)
      * @param status     how L-BFGS stopped (liblbfgs's return code name)
+     * @param converged  whether the gradient test was met ({@code status} may also be an error of the line search
+     *                   near the optimum, where the tolerance was not met)
      */
-    record Fit(double[] params, int iterations, double loss, List<Double> lossCurve, String status) {
+    record Fit(double[] params, int iterations, double loss, List<Double> lossCurve, String status, boolean converged) {
     }
 
     private LogisticRegression() {
@@ -99,6 +101,10 @@ final class LogisticRegression {
             totalWeight += data.weight(r);
         }
         double lambda = 1 / (c * totalWeight);
+        if (!Double.isFinite(lambda)) {
+            throw new IllegalArgumentException("C " + c + " (--C) is too small to compute with: the penalty 1 / (C x "
+                    + "rows) overflows; use a larger --C (1 is scikit-learn's default)");
+        }
         double scale = 1 / totalWeight;
         double[] lastLoss = {Double.NaN};
         LbfgsConstant.LBFGS_Evaluate evaluate = (instance, w, g, n, step) -> {
@@ -138,7 +144,12 @@ final class LogisticRegression {
                 "the embeddings may hold extreme values; check them, or lower C");
         double loss = lossAndGradient(data, rows, params, null) * scale * perLabel;
         Finite.require(loss, "the training loss of the logistic regression (C " + c + ")", "lower C");
-        return new Fit(params, curve.size(), loss, curve, status.name());
+        // LBFGS_STOP is our gradient test; the others are liblbfgs's own success codes.
+        boolean converged = switch (status) {
+            case LBFGS_STOP, LBFGS_SUCCESS, LBFGS_CONVERGENCE, LBFGS_ALREADY_MINIMIZED -> true;
+            default -> false;
+        };
+        return new Fit(params, curve.size(), loss, curve, status.name(), converged);
     }
 
     /**

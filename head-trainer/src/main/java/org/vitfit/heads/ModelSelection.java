@@ -43,7 +43,11 @@ public record ModelSelection(String parameter, String method, String metric, int
                 String.join(", ", tried));
     }
 
+    /** 4 significant digits without trailing zeros: 0.01, 100, 1e-300 (only the mantissa loses its zeros). */
     static String format(double c) {
-        return String.format(Locale.ROOT, "%.4g", c).replaceAll("\\.?0+(e|$)", "$1");
+        String s = String.format(Locale.ROOT, "%.4g", c);
+        int e = s.indexOf('e');
+        String mantissa = (e < 0 ? s : s.substring(0, e)).replaceAll("\\.0*$|(\\.\\d*?)0+$", "$1");
+        return e < 0 ? mantissa : mantissa + s.substring(e);
     }
 }

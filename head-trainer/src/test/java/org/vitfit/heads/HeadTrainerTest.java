@@ -260,6 +260,39 @@ class HeadTrainerTest {
                 new int[] {25}, "test"), "'zebra', which the head was not trained on");
     }
 
+    /**
+     * At --C 1e-300 every step raises the penalty more than the data can lower the loss: L-BFGS gave up after 0
+     * iterations and the head, its starting point (class frequencies, weights 0), was written without a word.
+     */
+    @Test
+    void aFitThatNeverLeftItsStartIsWarnedAboutNamingC() {
+        EmbeddingSet set = Synthetic.blobs(3, 20, 4, 1, 1);
+        for (EmbeddingSet data : List.of(set, Synthetic.multiLabel(60, 3, 4, 2))) {
+            boolean multi = data != set;
+            TrainingRun stalled = HeadTrainer.builder().multiLabel(multi).c(List.of(1e-300)).build().train(data);
+            assertEquals(0, stalled.head().metadata().training().get("iterations"));
+            String warning = stalled.warnings().stream().filter(w -> w.startsWith("the L-BFGS fit")).findFirst()
+                    .orElseThrow(() -> new AssertionError("no warning: " + stalled.warnings()));
+            assertTrue(warning.startsWith("the L-BFGS fit with C 1e-300 (--C) stopped at its starting point after 0 "
+                    + "iterations (LBFGSERR_"), warning);
+            assertTrue(warning.endsWith("so every weight is 0 and the head gives every image the class frequencies of "
+                    + "the training rows; use a larger --C (1 is scikit-learn's default), or several (--C "
+                    + "0.01,0.1,1,10) for validation to choose from"), warning);
+            assertTrue(stalled.report().contains("WARNING: the L-BFGS fit with C 1e-300"), stalled.report());
+            TrainingRun fitted = HeadTrainer.builder().multiLabel(multi).c(List.of(1.0)).build().train(data);
+            assertTrue((Integer) fitted.head().metadata().training().get("iterations") > 0);
+            assertFalse(fitted.warnings().stream().anyMatch(w -> w.startsWith("the L-BFGS fit")),
+                    fitted.warnings().toString());
+        }
+        // the C in messages and reports: 1e-300 was printed '1e-3' (the exponent's zeros were stripped), 1e10 '1e+1'
+        assertEquals(List.of("1e-300", "1e+10", "1e-10", "0.0001", "0.01", "0.1235", "1", "100", "1.5e-05"),
+                Stream.of(1e-300, 1e10, 1e-10, 1e-4, 0.01, 0.123456, 1.0, 100.0, 1.5e-5)
+                        .map(ModelSelection::format).toList());
+        // so small that 1 / (C x rows) overflows: no number to compute with
+        assertMessage(() -> HeadTrainer.builder().c(List.of(Double.MIN_VALUE)).build().train(set),
+                "C 4.9E-324 (--C) is too small to compute with");
+    }
+
     @Test
     void overwriteReplacesOnlyAHeadVitfitWrote(@TempDir Path tmp) throws Exception {
         TrainingRun run = HeadTrainer.builder().c(List.of(1.0)).build().train(Synthetic.blobs(3, 10, 4, 1, 1));
