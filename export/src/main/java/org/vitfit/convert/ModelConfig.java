@@ -132,7 +132,10 @@ record ModelConfig(FamilyTable table, String architecture, JsonNode config, Prep
         return new ModelConfig(table, arch, vision, recipe, labels);
     }
 
-    /** timm keeps class names in the config (label_names) or, for the bundled model, in a *classes.txt file. */
+    /**
+     * timm keeps class names in the config (label_names) or, for the bundled model, in a *classes.txt file; several
+     * such files are refused rather than one picked.
+     */
     private static List<String> timmLabels(Path dir, JsonNode config) throws IOException {
         JsonNode names = config.path("label_names");
         if (names.isArray()) {
@@ -140,13 +143,27 @@ record ModelConfig(FamilyTable table, String architecture, JsonNode config, Prep
             names.forEach(n -> out.add(n.asText()));
             return out;
         }
+        List<Path> candidates = new ArrayList<>();
         try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*classes*.txt")) {
             for (Path f : files) {
-                return Files.readAllLines(f, StandardCharsets.UTF_8).stream()
-                        .map(String::strip).filter(s -> !s.isEmpty()).toList();
+                if (Files.isRegularFile(f)) {
+                    candidates.add(f);
+                }
             }
         }
-        return null;
+        if (candidates.isEmpty()) {
+            return null;
+        }
+        if (candidates.size() > 1) {
+            // Directory order differs between file systems: taking the first would name the classes by chance.
+            List<String> found = candidates.stream().map(f -> f.getFileName().toString()).sorted().toList();
+            throw new ConversionException(dir + " holds " + found.size() + " class-name files (" + String.join(", ",
+                    found) + ") and config.json has no label_names, so which one names the head's classes is unknown; "
+                    + "keep one of them in " + dir + " (move the others out), or list the names under label_names "
+                    + "in config.json");
+        }
+        return Files.readAllLines(candidates.get(0), StandardCharsets.UTF_8).stream()
+                .map(String::strip).filter(s -> !s.isEmpty()).toList();
     }
 
     /** Architecture numbers: from the config where it has them, from tensor shapes where they are unambiguous. */

@@ -62,6 +62,26 @@ class TimmConfigAgreementTest {
         assertTrue(msg.contains("model_args.num_heads"), msg);
     }
 
+    /** The first '*classes*.txt' in directory order named the classes: which one depended on the file system. */
+    @Test
+    void severalClassNameFilesAreRefusedListingThem() throws IOException {
+        Files.writeString(checkpoint.resolve("my_classes.txt"), "cat\ndog\n");
+        String msg = loadFails();
+        assertEquals(checkpoint + " holds 2 class-name files (imagenet_classes.txt, my_classes.txt) and config.json "
+                + "has no label_names, so which one names the head's classes is unknown; keep one of them in "
+                + checkpoint + " (move the others out), or list the names under label_names in config.json", msg);
+        // label_names decides, whatever files lie beside it
+        java.util.List<String> names = Files.readAllLines(checkpoint.resolve("imagenet_classes.txt")).stream()
+                .map(String::strip).filter(n -> !n.isEmpty()).map(n -> "label " + n).toList();
+        edit(c -> names.forEach(c.putArray("label_names")::add));
+        assertEquals(names, Converter.load(checkpoint, Converter.Options.defaults()).labels());
+        // a folder named like a class-name file is not one
+        edit(c -> c.remove("label_names"));
+        Files.delete(checkpoint.resolve("my_classes.txt"));
+        Files.createDirectory(checkpoint.resolve("old_classes.txt"));
+        assertEquals(1000, Converter.load(checkpoint, Converter.Options.defaults()).labels().size());
+    }
+
     @Test
     void theRightNameWithoutModelArgsStillConverts() throws IOException {
         edit(c -> c.remove("model_args"));
