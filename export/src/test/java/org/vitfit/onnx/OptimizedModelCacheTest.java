@@ -101,10 +101,34 @@ class OptimizedModelCacheTest {
         assertArrayEquals(reference, embed(OnnxSessions.open(model, Device.CPU, on)), 1e-5f);
         assertNotNull(OptimizedModelCache.of(model, on.graphSettings()).validEntry(), "rebuilt after truncation");
 
-        OnnxSessions.Tuning other = on.withConfig(Map.of("session.intra_op.allow_spinning", "0"));
+        // A setting that changes what the optimiser does (QDQ fusions off) gets an entry of its own.
+        OnnxSessions.Tuning other = on.withConfig(Map.of("session.enable_quant_qdq", "0"));
         assertNotEquals(entry, OptimizedModelCache.of(model, other.graphSettings()).entry());
         assertArrayEquals(reference, embed(OnnxSessions.open(model, Device.CPU, other)), 1e-5f);
         assertEquals(1, entries().size(), "the entry for other settings replaced the old one: " + entries());
+    }
+
+    /**
+     * extract (spinning off) and predict (spinning on) open the same model: thread settings do not change the
+     * optimised graph, so they share one entry and neither rebuilds (and fsyncs) it for the other.
+     */
+    @Test
+    void threadSettingsShareOneEntry() throws Exception {
+        OnnxSessions.Tuning predict = OnnxSessions.Tuning.defaults(1).withOptimizedModelCache(true);
+        OnnxSessions.Tuning extract = OnnxSessions.Tuning.defaults(2).withOptimizedModelCache(true)
+                .withConfig(Map.of("session.intra_op.allow_spinning", "0", "session.inter_op.allow_spinning", "0"));
+        assertEquals(OptimizedModelCache.of(model, predict.graphSettings()).entry(),
+                OptimizedModelCache.of(model, extract.graphSettings()).entry());
+        float[] first = embed(OnnxSessions.open(model, Device.CPU, predict));
+        List<Path> written = entries();
+        assertEquals(1, written.size(), "one entry: " + written);
+        long stamp = Files.getLastModifiedTime(written.get(0)).toMillis();
+        Thread.sleep(20);
+        float[] second = embed(OnnxSessions.open(model, Device.CPU, extract));
+        embed(OnnxSessions.open(model, Device.CPU, predict));
+        assertEquals(written, entries());
+        assertEquals(stamp, Files.getLastModifiedTime(written.get(0)).toMillis(), "the entry was not rewritten");
+        assertArrayEquals(first, second, 1e-5f);
     }
 
     private static float[] embed(OnnxSessions.Opened opened) throws Exception {

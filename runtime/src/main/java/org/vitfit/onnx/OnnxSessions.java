@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -51,6 +52,11 @@ public final class OnnxSessions {
      */
     public record Tuning(int intraOpThreads, int interOpThreads, boolean memoryArena, boolean memoryPattern,
                          boolean optimizedModelCache, Map<String, String> config) {
+        /** Session entries that only steer the thread pools; ONNX Runtime's graph transformers never read them. */
+        static final Set<String> RUN_TIME_ONLY = Set.of("session.intra_op.allow_spinning",
+                "session.inter_op.allow_spinning", "session.force_spinning_stop", "session.intra_op_thread_affinities",
+                "session.dynamic_block_base");
+
         public Tuning {
             config = Map.copyOf(config);
         }
@@ -68,9 +74,15 @@ public final class OnnxSessions {
             return new Tuning(intraOpThreads, interOpThreads, memoryArena, memoryPattern, on, config);
         }
 
-        /** What shapes the optimised graph (part of the cache key); thread counts do not. */
+        /**
+         * What shapes the optimised graph (part of the cache key). Thread counts and the session entries in
+         * {@link #RUN_TIME_ONLY} do not: they change how the graph is run, not the graph, so {@code extract} (spinning
+         * off) and {@code predict} (spinning on) share one cache entry instead of rebuilding it in turn.
+         */
         String graphSettings() {
-            return "level=ALL;config=" + new TreeMap<>(config);
+            Map<String, String> shaping = new TreeMap<>(config);
+            shaping.keySet().removeAll(RUN_TIME_ONLY);
+            return "level=ALL;config=" + shaping;
         }
     }
 
