@@ -2,6 +2,7 @@ package org.vitfit.convert;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
 import org.vitfit.convert.graph.OnnxGraph;
+import org.vitfit.convert.quant.DynamicInt8;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -22,8 +23,9 @@ import java.util.function.UnaryOperator;
  * {@link #swin}) while sharing the patch embedding, LayerNorm, linear layers, attention core and MLP with the ViT.
  *
  * <p>{@link Precision} changes only how the graph stores and computes: float16 everywhere inside (Casts at the
- * edges), or the linear layers dynamically quantised to int8 ({@link LinearEmitter#INT8_DYNAMIC}; fc2 stays float); the patch
- * convolution (under 1% of the work) and the attention products (activation times activation) stay float.
+ * edges), or the matrix products in int8, written by a {@link LinearEmitter} from {@code org.vitfit.convert.quant}
+ * (dynamic: qkv, proj, fc1; static, calibrated: every block product). The patch convolution (under 1% of the work),
+ * norms, softmax and activations stay float.
  */
 public final class VitGraphBuilder {
 
@@ -46,10 +48,20 @@ public final class VitGraphBuilder {
         return build(p, toolVersion, metadata, Precision.FP32);
     }
 
+    /** Builds in {@code precision}; int8 is the dynamic kind ({@link DynamicInt8}). */
     public static Built build(VitParameters p, String toolVersion, Map<String, String> metadata, Precision precision) {
+        return build(p, toolVersion, metadata, precision,
+                precision == Precision.INT8 ? DynamicInt8.INSTANCE : LinearEmitter.FLOAT);
+    }
+
+    /**
+     * Builds with {@code lin} writing the matrix products (static int8, or the calibration probe); {@code precision}
+     * decides only whether float initializers are stored as float16.
+     */
+    public static Built build(VitParameters p, String toolVersion, Map<String, String> metadata, Precision precision,
+                              LinearEmitter lin) {
         VitSpec s = p.spec();
         OnnxGraph g = new OnnxGraph("vitfit_" + s.family(), precision == Precision.FP16);
-        LinearEmitter lin = precision == Precision.INT8 ? LinearEmitter.INT8_DYNAMIC : LinearEmitter.FLOAT;
         int d = s.hiddenSize();
         String x = g.floatInput(INPUT, BATCH, s.channels(), s.imageHeight(), s.imageWidth());
 
@@ -364,10 +376,9 @@ public final class VitGraphBuilder {
         k = g.op("Squeeze", name + ".k3", k, sq);
         v = g.op("Squeeze", name + ".v3", v, sq);
         String kt = g.op("Transpose", name + ".kT", Map.of("perm", new long[] {0, 1, 3, 2}), k);
-        String scores = g.op("MatMul", name + ".scores", q, kt);
-        String scaled = g.op("Mul", name + ".scaled", scores, g.scalar(name + ".scale", (float) (1.0 / Math.sqrt(hd))));
+        String scaled = lin.attentionScores(g, name, q, kt, (float) (1.0 / Math.sqrt(hd)));
         String probs = g.op("Softmax", name + ".probs", Map.of("axis", -1L), addToScores.apply(scaled));
-        String ctx = g.op("MatMul", name + ".context", probs, v);
+        String ctx = lin.attentionContext(g, name, probs, v);
         String ctxT = g.op("Transpose", name + ".context_perm", Map.of("perm", new long[] {0, 2, 1, 3}), ctx);
         String merged = g.op("Reshape", name + ".merge", ctxT, g.int64Initializer(name + ".merge_shape", 0, 0, -1));
         return lin.emit(g, name + ".proj", merged, b.proj());

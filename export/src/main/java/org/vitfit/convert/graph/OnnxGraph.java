@@ -113,6 +113,34 @@ public final class OnnxGraph {
         return name;
     }
 
+    /** A uint8 tensor (activation zero points); always uint8, whatever the graph's float type. */
+    public String uint8Initializer(String name, byte[] data, long... dims) {
+        TensorProto.Builder t = TensorProto.newBuilder()
+                .setName(name)
+                .setDataType(TensorProto.DataType.UINT8_VALUE)
+                .setRawData(ByteString.copyFrom(data));
+        for (long d : dims) {
+            t.addDims(d);
+        }
+        graph.addInitializer(t);
+        initializerBytes += data.length;
+        return name;
+    }
+
+    /** An int32 tensor from little-endian bytes (quantised biases). */
+    public String int32Initializer(String name, byte[] littleEndian, long... dims) {
+        TensorProto.Builder t = TensorProto.newBuilder()
+                .setName(name)
+                .setDataType(TensorProto.DataType.INT32_VALUE)
+                .setRawData(ByteString.copyFrom(littleEndian));
+        for (long d : dims) {
+            t.addDims(d);
+        }
+        graph.addInitializer(t);
+        initializerBytes += littleEndian.length;
+        return name;
+    }
+
     public String int64Initializer(String name, long... values) {
         TensorProto.Builder t = TensorProto.newBuilder()
                 .setName(name)

@@ -1,0 +1,52 @@
+package org.vitfit.convert.quant;
+
+import java.util.Collections;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * What {@link Calibrator} measured on the user's images: for every quantised product, the range of the activation
+ * that enters it, per channel (the last axis) for linear-layer inputs and per tensor for the attention operands; and
+ * for fc2's input how far its largest token stands out. Keys are the layer names {@link
+ * org.vitfit.convert.LinearEmitter} documents ({@code blocks.3.fc2}) and, for the attention operands,
+ * {@code blocks.N.attn.q} and {@code blocks.N.attn.kT}.
+ *
+ * @param ranges          per key, the minimum and maximum seen
+ * @param tokenOutliers   per fc2 layer: the largest |activation| of any token over the median of the tokens' largest
+ *                        |activation| (about 3 in most ViT blocks; tens where a few "high-norm" tokens appear)
+ * @param images          how many images were measured
+ * @param skipped         images that could not be decoded (left out)
+ */
+public record Calibration(Map<String, Range> ranges, Map<String, Double> tokenOutliers, int images, int skipped) {
+
+    public Calibration {
+        ranges = Collections.unmodifiableMap(new TreeMap<>(ranges));
+        tokenOutliers = Collections.unmodifiableMap(new TreeMap<>(tokenOutliers));
+    }
+
+    /** Minimum and maximum seen, per channel (or a single entry per tensor). */
+    public record Range(float[] min, float[] max) {
+        public int channels() {
+            return min.length;
+        }
+
+        /** Largest |value| over all channels. */
+        public float absMax() {
+            float m = 0f;
+            for (int i = 0; i < min.length; i++) {
+                m = Math.max(m, absMax(i));
+            }
+            return m;
+        }
+
+        /** Largest |value| of channel {@code c}. */
+        public float absMax(int c) {
+            return Math.max(Math.abs(min[c]), Math.abs(max[c]));
+        }
+    }
+
+    /** The range of {@code name}'s input, or null when it was not measured. */
+    public Range range(String name) {
+        return ranges.get(name);
+    }
+}
