@@ -2,6 +2,8 @@ package org.vitfit.convert;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import org.vitfit.convert.quant.CalibrationRequest;
+import org.vitfit.convert.quant.Quantizing;
 import org.vitfit.convert.safetensors.Checkpoint;
 import org.vitfit.preprocess.PreprocessRecipe;
 import org.vitfit.runtime.Hashing;
@@ -45,12 +47,18 @@ public final class Converter {
      * @param preprocessorConfig a Hugging Face {@code preprocessor_config.json} to use instead of the one in
      *                           the checkpoint directory (for checkpoints saved without one); may be null
      * @param precision          fp32 (default), fp16 (for CUDA) or int8 (for CPU); see {@link Precision}
+     * @param calibration        int8 only: calibrate static activation scales on these images; null = dynamic int8
      */
-    public record Options(String source, boolean overwrite, Path preprocessorConfig, Precision precision) {
+    public record Options(String source, boolean overwrite, Path preprocessorConfig, Precision precision,
+                          CalibrationRequest calibration) {
         public Options {
             if (precision == null) {
                 precision = Precision.FP32;
             }
+        }
+
+        public Options(String source, boolean overwrite, Path preprocessorConfig, Precision precision) {
+            this(source, overwrite, preprocessorConfig, precision, null);
         }
 
         public Options(String source, boolean overwrite, Path preprocessorConfig) {
@@ -74,10 +82,11 @@ public final class Converter {
      * ({@link SafeOutput}).
      */
     public static ModelDescriptor convert(Path checkpointDir, Path outputDir, Options options) throws IOException {
+        Quantizing.check(options.precision(), options.calibration());
         List<SafeOutput.Input> inputs = inputs(checkpointDir, options);
         SafeOutput.checkDirectory(outputDir, OutputKind.MODEL, options.overwrite(), inputs);
         return write(load(checkpointDir, options), outputDir, OutputKind.MODEL, options.overwrite(), inputs,
-                options.precision());
+                options.precision(), options.calibration());
     }
 
     /** What a conversion reads, for the overlap check of its output: the checkpoint and any preprocessor config. */
@@ -86,6 +95,9 @@ public final class Converter {
         inputs.add(SafeOutput.Input.of("checkpoint directory", checkpointDir));
         if (options.preprocessorConfig() != null) {
             inputs.add(SafeOutput.Input.of("--preprocessor-config", options.preprocessorConfig()));
+        }
+        if (options.calibration() != null && options.calibration().source() != null) {
+            inputs.add(SafeOutput.Input.of("--calibration", Path.of(options.calibration().source())));
         }
         return List.copyOf(inputs);
     }
@@ -160,6 +172,17 @@ public final class Converter {
      */
     public static ModelDescriptor write(Loaded loaded, Path out, OutputKind kind, boolean overwrite,
                                         List<SafeOutput.Input> inputs, Precision precision) throws IOException {
+        return write(loaded, out, kind, overwrite, inputs, precision, null);
+    }
+
+    /**
+     * As {@link #write(Loaded, Path, OutputKind, boolean, List, Precision)}; int8 with a {@code calibration} request
+     * is static int8: the float model first runs over the calibration images ({@link Quantizing}).
+     */
+    public static ModelDescriptor write(Loaded loaded, Path out, OutputKind kind, boolean overwrite,
+                                        List<SafeOutput.Input> inputs, Precision precision,
+                                        CalibrationRequest calibration) throws IOException {
+        Quantizing.check(precision, calibration);
         SafeOutput.checkDirectory(out, kind, overwrite, inputs);
         VitParameters params = loaded.parameters();
         requireFinite(params, loaded.source());
@@ -173,14 +196,20 @@ public final class Converter {
             // Only then, so an fp32 model's metadata stays what it has always been.
             metadata.put("vitfit.precision", precision.label());
         }
-        VitGraphBuilder.Built built = VitGraphBuilder.build(params, VitfitVersion.get(), metadata, precision);
+        Quantizing.Graph q = Quantizing.prepare(loaded, precision, calibration);
+        if (q.mode() != null) {
+            metadata.put("vitfit.quantization", q.mode());
+        }
+        VitGraphBuilder.Built built = VitGraphBuilder.build(q.parameters(), VitfitVersion.get(), metadata, precision,
+                q.emitter());
         checkSize(built.model());
         ModelDescriptor descriptor = new ModelDescriptor(ModelDescriptor.FORMAT, 1, loaded.source(), spec.family(),
                 spec.architecture(), spec.imageHeight(), spec.imageWidth(), spec.patchSize(), spec.hiddenSize(),
                 spec.numLayers(), spec.numHeads(), spec.mlpDim(), spec.numTokens(), built.embeddingDim(),
                 embeddingPooling(spec), built.outputs(),
                 built.outputs().contains(VitGraphBuilder.LOGITS) ? loaded.labels() : null,
-                loaded.weightsSha256(), null, precision.label(), VitfitVersion.get(), loaded.preprocessing());
+                loaded.weightsSha256(), null, precision.label(), VitfitVersion.get(), loaded.preprocessing(),
+                q.descriptor());
         return SafeOutput.writeDirectory(out, kind, overwrite, inputs, dir -> {
             Path onnx = dir.resolve(ModelDescriptor.ONNX_FILE_NAME);
             try (OutputStream os = Files.newOutputStream(onnx, StandardOpenOption.CREATE_NEW)) {

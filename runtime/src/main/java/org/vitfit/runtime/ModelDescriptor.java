@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The contents of {@code vitfit-model.json}, written by {@code vitfit convert} beside {@code model.onnx}.
@@ -42,6 +43,7 @@ import java.util.List;
  * @param precision      {@code fp32}, {@code fp16} or {@code int8} (inputs and outputs are float32 in all three)
  * @param toolVersion    vitfit version that wrote the model
  * @param preprocessing  the preprocessing recipe
+ * @param quantization   how an int8 model was quantised (null for fp32 and fp16)
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @JsonIgnoreProperties(ignoreUnknown = true)
@@ -67,7 +69,47 @@ public record ModelDescriptor(
         String onnxSha256,
         String precision,
         String toolVersion,
-        PreprocessRecipe preprocessing) {
+        PreprocessRecipe preprocessing,
+        Quantization quantization) {
+
+    /**
+     * How an int8 model was made.
+     *
+     * @param mode        {@code dynamic} (activation scales computed at run time, per batch) or {@code static}
+     *                    (scales measured on calibration images and fixed in the graph)
+     * @param int8        the products that run in int8, e.g. {@code qkv, proj, fc1, fc2, attention scores}
+     * @param floatLayers layers that stay float in a static model, with the reason (e.g. {@code blocks.11.fc2}:
+     *                    {@code last block})
+     * @param smoothing   SmoothQuant migration strength used for the static model's activations
+     * @param calibration the images the static scales were measured on
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public record Quantization(String mode, String int8, Map<String, String> floatLayers, Double smoothing,
+                               Calibration calibration) {
+    }
+
+    /**
+     * The calibration images of a static int8 model.
+     *
+     * @param source       the folder or manifest given to {@code --calibration}
+     * @param images       images measured
+     * @param skipped      images that could not be decoded
+     * @param imagesSha256 sha256 over the sha256 of every measured image, in the order measured
+     */
+    public record Calibration(String source, int images, int skipped, String imagesSha256) {
+    }
+
+    /** As the canonical constructor, for a model that is not int8. */
+    public ModelDescriptor(String format, int formatVersion, String source, String family, String architecture,
+                           int imageHeight, int imageWidth, int patchSize, int hiddenSize, int numLayers, int numHeads,
+                           int mlpDim, int numTokens, int embeddingDim, String embeddingPooling, List<String> outputs,
+                           List<String> labels, String weightsSha256, String onnxSha256, String precision,
+                           String toolVersion, PreprocessRecipe preprocessing) {
+        this(format, formatVersion, source, family, architecture, imageHeight, imageWidth, patchSize, hiddenSize,
+                numLayers, numHeads, mlpDim, numTokens, embeddingDim, embeddingPooling, outputs, labels, weightsSha256,
+                onnxSha256, precision, toolVersion, preprocessing, null);
+    }
 
     public static final String FORMAT = "vitfit-model";
     public static final String FILE_NAME = "vitfit-model.json";
@@ -104,6 +146,12 @@ public record ModelDescriptor(
     public ModelDescriptor withOnnxSha256(String sha) {
         return new ModelDescriptor(format, formatVersion, source, family, architecture, imageHeight, imageWidth,
                 patchSize, hiddenSize, numLayers, numHeads, mlpDim, numTokens, embeddingDim, embeddingPooling,
-                outputs, labels, weightsSha256, sha, precision, toolVersion, preprocessing);
+                outputs, labels, weightsSha256, sha, precision, toolVersion, preprocessing, quantization);
+    }
+
+    public ModelDescriptor withQuantization(Quantization q) {
+        return new ModelDescriptor(format, formatVersion, source, family, architecture, imageHeight, imageWidth,
+                patchSize, hiddenSize, numLayers, numHeads, mlpDim, numTokens, embeddingDim, embeddingPooling,
+                outputs, labels, weightsSha256, onnxSha256, precision, toolVersion, preprocessing, q);
     }
 }

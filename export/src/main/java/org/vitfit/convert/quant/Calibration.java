@@ -15,9 +15,11 @@ import java.util.TreeMap;
  * @param tokenOutliers   per fc2 layer: the largest |activation| of any token over the median of the tokens' largest
  *                        |activation| (about 3 in most ViT blocks; tens where a few "high-norm" tokens appear)
  * @param images          how many images were measured
- * @param skipped         images that could not be decoded (left out)
+ * @param skipped         images that could not be read or decoded (left out)
+ * @param imagesSha256    sha256 over the sha256 hex of every measured image, in the order measured
  */
-public record Calibration(Map<String, Range> ranges, Map<String, Double> tokenOutliers, int images, int skipped) {
+public record Calibration(Map<String, Range> ranges, Map<String, Double> tokenOutliers, int images, int skipped,
+                          String imagesSha256) {
 
     public Calibration {
         ranges = Collections.unmodifiableMap(new TreeMap<>(ranges));

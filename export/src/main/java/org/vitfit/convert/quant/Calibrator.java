@@ -12,18 +12,22 @@ import org.vitfit.convert.VitParameters;
 import org.vitfit.convert.graph.OnnxGraph;
 import org.vitfit.onnx.Device;
 import org.vitfit.onnx.OnnxSessions;
-import org.vitfit.preprocess.ImageDecodeException;
 import org.vitfit.preprocess.ImageDecoder;
 import org.vitfit.preprocess.PreprocessRecipe;
 import org.vitfit.preprocess.Preprocessor;
 import org.vitfit.runtime.Finite;
+import org.vitfit.runtime.Hashing;
 import org.vitfit.runtime.VitfitVersion;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -85,6 +89,7 @@ public final class Calibrator {
         Map<String, float[]> min = new LinkedHashMap<>();
         Map<String, float[]> max = new LinkedHashMap<>();
         Map<String, FloatList> tokens = new LinkedHashMap<>();
+        MessageDigest digest = Hashing.sha256();
         int used = 0;
         int skipped = 0;
         OrtEnvironment env = OrtEnvironment.getEnvironment();
@@ -94,12 +99,15 @@ public final class Calibrator {
             int filled = 0;
             for (int i = 0; i <= images.size(); i++) {
                 if (i < images.size()) {
+                    Path file = images.get(i);
                     try {
-                        pre.apply(decoder.decode(images.get(i)), batch, filled * perImage);
+                        byte[] bytes = Files.readAllBytes(file);
+                        pre.apply(decoder.decode(bytes, file.toString()), batch, filled * perImage);
+                        digest.update(Hashing.sha256(bytes).getBytes(StandardCharsets.US_ASCII));
                         filled++;
-                    } catch (ImageDecodeException e) {
+                    } catch (IOException e) {
                         skipped++;
-                        progress.accept("calibration: skipping " + e.getMessage());
+                        progress.accept("calibration: skipping " + file + ": " + e.getMessage());
                     }
                 }
                 if (filled == BATCH || (i == images.size() && filled > 0)) {
@@ -134,7 +142,7 @@ public final class Calibrator {
             float median = v[v.length / 2];
             outliers.put(e.getKey(), median > 0 ? v[v.length - 1] / (double) median : 1.0);
         }
-        return new Calibration(ranges, outliers, used, skipped);
+        return new Calibration(ranges, outliers, used, skipped, HexFormat.of().formatHex(digest.digest()));
     }
 
     /** A growable float array (a few hundred thousand token maxima per layer at most). */

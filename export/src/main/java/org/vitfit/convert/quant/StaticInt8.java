@@ -35,12 +35,25 @@ final class StaticInt8 implements LinearEmitter {
     private final Smoothing smoothing;
     private final QuantPlan plan;
     private final int tokens;
+    private final float margin;
 
     StaticInt8(Calibration calibration, Smoothing smoothing, QuantPlan plan, int tokens) {
         this.calibration = calibration;
         this.smoothing = smoothing;
         this.plan = plan;
         this.tokens = tokens;
+        this.margin = margin(calibration.images());
+    }
+
+    /**
+     * How much wider than measured the activation ranges are made: the largest value in n images underestimates the
+     * largest value the model will meet, and a clipped activation costs far more than a coarser step. Measured on the
+     * bundled ViT-Tiny (worst embedding cosine with fp32, 21 images not used for calibration): 32 calibration images
+     * 0.975 at 1.0, 0.989 at 1.25, 0.992 at 1.5; 256 images 0.9937 at 1.0, 0.9938 at 1.25, 0.985 at 1.5. So
+     * {@code 1 + 2.5 / sqrt(n)}: 1.44 at 32 images, 1.16 at 256.
+     */
+    static float margin(int images) {
+        return (float) (1 + 2.5 / Math.sqrt(Math.max(1, images)));
     }
 
     @Override
@@ -71,6 +84,8 @@ final class StaticInt8 implements LinearEmitter {
             lo = Math.min(lo, r.min()[c] / f);
             hi = Math.max(hi, r.max()[c] / f);
         }
+        lo *= margin;
+        hi *= margin;
         String rows = g.op("Reshape", name + ".rows", x, g.int64Initializer(name + ".rows_shape", -1, in));
         Uint8 a = Uint8.over(lo, hi);
         String xdq = a.quantDequant(g, name + ".input", rows, 1f);
@@ -105,8 +120,8 @@ final class StaticInt8 implements LinearEmitter {
         if (rq == null || rk == null) {
             return LinearEmitter.super.attentionScores(g, name, q, kT, scale);
         }
-        String qdq = Uint8.over(rq.min()[0], rq.max()[0]).quantDequant(g, name + ".q", q, scale);
-        float ks = rk.absMax() > 0 ? rk.absMax() / 127f : 1f;
+        String qdq = Uint8.over(rq.min()[0] * margin, rq.max()[0] * margin).quantDequant(g, name + ".q", q, scale);
+        float ks = rk.absMax() > 0 ? rk.absMax() * margin / 127f : 1f;
         String kz = g.int8Initializer(name + ".kT_zero_point", new byte[] {0});
         String ksc = g.scalar(name + ".kT_scale", ks);
         String kq = g.op("QuantizeLinear", name + ".kT_quant", kT, ksc, kz);

@@ -44,7 +44,7 @@ public final class SafetensorsWriter {
         return this;
     }
 
-    SafetensorsWriter f32(String name, long[] shape, float... values) {
+    public SafetensorsWriter f32(String name, long[] shape, float... values) {
         ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         for (float v : values) {
             b.putFloat(v);
