@@ -103,6 +103,42 @@ class ConvertPredictCliTest {
     }
 
     @Test
+    void calibratedInt8ConvertsAndRecordsTheCalibration() throws IOException {
+        Path modelDir = CliRun.root().resolve("models/vit-tiny-patch16-224-augreg");
+        Path pets = CliRun.shared().resolve("datasets/oxford-pets-370");
+        Path out = tmp.resolve("vit-tiny-int8");
+        CliRun convert = CliRun.vitfit("convert", modelDir.toString(), "--precision", "int8", "--calibration",
+                pets.toString(), "--calibration-images", "16", "--output", out.toString());
+        assertEquals(0, convert.exit(), convert.err());
+        assertTrue(convert.err().contains("calibrating int8 on 16 of the 370 images"), convert.err());
+        assertTrue(convert.out().contains("int8 static: qkv, proj, fc1, fc2, attention scores"), convert.out());
+        JsonNode q = new ObjectMapper().readTree(out.resolve("vitfit-model.json").toFile()).get("quantization");
+        assertEquals("static", q.get("mode").asText());
+        assertEquals(16, q.get("calibration").get("images").asInt());
+        assertEquals(pets.toAbsolutePath().normalize().toString(), q.get("calibration").get("source").asText());
+    }
+
+    @Test
+    void calibrationOptionsAreNeverIgnored() {
+        Path modelDir = CliRun.root().resolve("models/vit-tiny-patch16-224-augreg");
+        Path pets = CliRun.shared().resolve("datasets/oxford-pets-370");
+        CliRun fp32 = CliRun.vitfit("convert", modelDir.toString(), "--calibration", pets.toString(), "--output",
+                tmp.resolve("a").toString());
+        assertEquals(1, fp32.exit());
+        assertTrue(fp32.err().contains("error: --calibration measures int8 activation scales; it has no use with "
+                + "--precision fp32"), fp32.err());
+        CliRun few = CliRun.vitfit("convert", modelDir.toString(), "--precision", "int8", "--calibration",
+                pets.toString(), "--calibration-images", "4", "--output", tmp.resolve("b").toString());
+        assertEquals(1, few.exit());
+        assertTrue(few.err().contains("--calibration-images 4 is too few: give at least 16"), few.err());
+        CliRun empty = CliRun.vitfit("convert", modelDir.toString(), "--precision", "int8", "--calibration",
+                tmp.toString(), "--output", tmp.resolve("c").toString());
+        assertEquals(1, empty.exit());
+        assertTrue(empty.err().contains("no images in " + tmp), empty.err());
+        assertTrue(Files.notExists(tmp.resolve("a")) && Files.notExists(tmp.resolve("b")));
+    }
+
+    @Test
     void convertRefusesBadArguments() {
         CliRun r = CliRun.vitfit("convert", "--output", tmp.resolve("x").toString());
         assertEquals(1, r.exit());
