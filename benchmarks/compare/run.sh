@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Side-by-side throughput of vitfit (fp32 and int8, ONNX Runtime on CPU) and PyTorch eager on the same machine, same
-# ViT, same weights, same preprocessing, same thread count and batch sizes; for the bundled ViT-Tiny and a ViT-B/16-
-# shaped model with random weights. Writes benchmarks/results/compare-<date>.{jsonl,md,png}.
+# Side by side on one machine, in one run, same threads, batch sizes and images: vitfit (fp32; int8 calibrated and
+# dynamic; ONNX Runtime on CPU) against what a user would pick instead: DJL 0.36 with its PyTorch 2.7.1 CPU engine
+# (TorchScript trace of the same ViT, same weights; fp32 and int8 = quantize_dynamic), and Debian's PyTorch 1.13
+# (eager fp32 and int8). Every peer is first checked to compute the same embeddings as vitfit fp32 on the timing
+# images (worst cosine >= 0.999 for fp32, >= 0.99 for int8; a peer that fails is reported and not timed). The
+# machine's measured GEMM peaks (ONNX Runtime's own MatMul / QGemm / DynamicQuantizeMatMul, numpy's OpenBLAS) give
+# every row its fraction of peak. For the bundled ViT-Tiny and a ViT-B/16-shaped model with random weights.
+# Writes benchmarks/results/compare-<date>.{jsonl,md,png,load,machine,torch-config.txt}.
 #
-#   benchmarks/compare/run.sh                      # defaults below
+#   benchmarks/compare/run.sh                       # defaults below; about 25 minutes on 2 idle cores
 #   THREADS=2 REPS=5 BATCHES="8 32" benchmarks/compare/run.sh
-#   DEVICE=cuda MODELS=vit-tiny benchmarks/compare/run.sh   # vitfit on the CUDA provider (build with -Pgpu), fp16 too
+#   MODELS=vit-tiny PEERS= benchmarks/compare/run.sh            # vitfit only
+#   DEVICE=cuda MODELS=vit-tiny benchmarks/compare/run.sh       # vitfit on the CUDA provider (build with -Pgpu): fp32, fp16
 #
-# Needs: a JDK 17, Debian's python3-torch python3-torchvision python3-pil python3-numpy python3-matplotlib
-# (apt-get install -y ...; the script runs /usr/bin/python3, not a pyenv python).
+# Needs: a JDK 17; Debian's python3-torch python3-torchvision python3-pil python3-numpy python3-matplotlib (the script
+# runs /usr/bin/python3, not a pyenv python); Maven Central once, for DJL's jars (benchmarks/compare/djl/pom.xml).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${VITFIT_SHARED:-$ROOT/../shared}
@@ -16,23 +22,34 @@ WORK=${WORK:-$ROOT/target/compare}
 THREADS=${THREADS:-$(nproc)}
 REPS=${REPS:-3}
 BATCHES=${BATCHES:-"8 32"}
-IMAGES_TINY=${IMAGES_TINY:-256}      # JPEGs per end-to-end repetition, and images per inference repetition
-IMAGES_BASE=${IMAGES_BASE:-64}
+IMAGES_TINY=${IMAGES_TINY:-128}      # JPEGs per end-to-end repetition, and images per inference repetition
+IMAGES_BASE=${IMAGES_BASE:-32}
+CALIBRATION_TINY=${CALIBRATION_TINY:-256}   # pet photos the calibrated int8 models are calibrated on
+CALIBRATION_BASE=${CALIBRATION_BASE:-64}    # (ViT-B has random weights here: its calibration only sets speed)
 MODELS=${MODELS:-"vit-tiny vit-base"}
+PEERS=${PEERS-"djl torch"}
 DEVICE=${DEVICE:-cpu}
 PY=/usr/bin/python3
 OUT=${OUT:-$ROOT/benchmarks/results}
 STAMP=$(date -u +%Y-%m-%d)
 mkdir -p "$WORK" "$OUT"
 
-if [ ! -f "$ROOT/benchmarks/target/vitfit-benchmarks-0.1.0-SNAPSHOT.jar" ]; then
-  (cd "$ROOT" && ./mvnw -q -B install -pl benchmarks -am -DskipTests)
-fi
+# Build with the reactor (never `install`: ~/.m2 is shared); the CLI jar converts, the benchmarks jar measures.
+(cd "$ROOT" && ./mvnw -q -B -pl benchmarks,cli -am package -DskipTests)
 CP="$ROOT/benchmarks/target/vitfit-benchmarks-0.1.0-SNAPSHOT.jar:$ROOT/benchmarks/target/lib/*"
-VITFIT=${VITFIT:-$ROOT/vitfit}
 harness() { java -Xmx6g -cp "$CP" org.vitfit.bench.CompareHarness "$@"; }
+vitfit() { java -Xmx8g -jar "$ROOT/cli/target/vitfit-cli.jar" "$@"; }
+DJL_LIB="$ROOT/benchmarks/compare/djl/target/djl-lib"
+if [[ " $PEERS " == *" djl "* ]]; then
+  [ -d "$DJL_LIB" ] || (cd "$ROOT" && ./mvnw -q -B -f benchmarks/compare/djl/pom.xml dependency:copy-dependencies \
+    -DoutputDirectory=target/djl-lib)
+fi
+# DJL unpacks its natives from the class path into this folder (ai.djl.offline: it downloads nothing).
+djl() { java -Xmx6g -DDJL_CACHE_DIR="$WORK/djl-cache" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+  -cp "$DJL_LIB/*:$CP" "$ROOT/benchmarks/compare/djl/DjlHarness.java" "$@"; }
+torch() { $PY "$ROOT/benchmarks/compare/torch_vit.py" "$@"; }
 
-# Real photos of mixed sizes (Oxford-IIIT Pet), copied so both sides read the same flat folder of N JPEGs.
+# Real photos of mixed sizes (Oxford-IIIT Pet), copied so every side reads the same flat folder of N JPEGs.
 images() {
   local n=$1 dir="$WORK/images-$1"
   if [ ! -d "$dir" ]; then
@@ -48,7 +65,7 @@ checkpoint() {
     vit-tiny) echo "$ROOT/models/vit-tiny-patch16-224-augreg" ;;
     vit-base)
       if [ ! -f "$WORK/vit-base-random/model.safetensors" ]; then
-        $PY "$ROOT/benchmarks/compare/torch_vit.py" random-checkpoint "$WORK/vit-base-random" 768 12 12
+        torch random-checkpoint "$WORK/vit-base-random" 768 12 12
       fi
       echo "$WORK/vit-base-random" ;;
   esac
@@ -56,26 +73,80 @@ checkpoint() {
 
 RESULTS="$OUT/compare-$STAMP.jsonl"
 : > "$RESULTS"
-PRECISIONS="fp32 int8"
-[ "$DEVICE" != cpu ] && PRECISIONS="fp32 fp16"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/compare-$STAMP.load"
+$PY -c 'import torch; print(torch.__version__); print(torch.__config__.show())' > "$OUT/compare-$STAMP.torch-config.txt"
+if [ "$DEVICE" = cpu ]; then
+  java -cp "$CP" org.vitfit.bench.GemmPeak --threads "$THREADS" | tee -a "$RESULTS"
+  $PY "$ROOT/benchmarks/compare/peak_numpy.py" "$THREADS" | tee -a "$RESULTS"
+fi
+
+# A peer is timed only if it computes vitfit fp32's embeddings: parity LABEL MIN_COSINE EMBEDDINGS.f32
+parity() {
+  $PY "$ROOT/benchmarks/compare/parity.py" "$REF" "$3" "$DIM" "$2" "$1" | tee -a "$RESULTS"
+}
+
 for m in $MODELS; do
   ck=$(checkpoint "$m")
-  n=$IMAGES_TINY; [ "$m" = vit-base ] && n=$IMAGES_BASE
+  n=$IMAGES_TINY; cal=$CALIBRATION_TINY
+  [ "$m" = vit-base ] && n=$IMAGES_BASE && cal=$CALIBRATION_BASE
   imgs=$(images "$n")
-  for p in $PRECISIONS; do
-    [ -f "$WORK/$m-$p/model.onnx" ] || "$VITFIT" convert "$ck" --precision "$p" --output "$WORK/$m-$p" --overwrite
+  [ -f "$WORK/$m-fp32/model.onnx" ] || vitfit convert "$ck" --output "$WORK/$m-fp32" --overwrite
+  VARIANTS="fp32"
+  if [ "$DEVICE" = cpu ]; then
+    VARIANTS="fp32 int8 int8-dynamic"
+    [ -f "$WORK/$m-int8/model.onnx" ] || vitfit convert "$ck" --precision int8 --calibration \
+      "$SHARED/datasets/oxford-pets-370" --calibration-images "$cal" --output "$WORK/$m-int8" --overwrite
+    [ -f "$WORK/$m-int8-dynamic/model.onnx" ] || vitfit convert "$ck" --precision int8 \
+      --output "$WORK/$m-int8-dynamic" --overwrite
+  else
+    VARIANTS="fp32 fp16"
+    [ -f "$WORK/$m-fp16/model.onnx" ] || vitfit convert "$ck" --precision fp16 --output "$WORK/$m-fp16" --overwrite
+  fi
+  REF="$WORK/$m-embeddings-vitfit-fp32.f32"
+  harness embed "$WORK/$m-fp32" "$imgs" > "$REF"
+  DIM=$($PY -c "import json; print(json.load(open('$WORK/$m-fp32/vitfit-model.json'))['embeddingDim'])")
+  for v in $VARIANTS; do
+    [ "$v" = fp32 ] || { harness embed "$WORK/$m-$v" "$imgs" > "$WORK/$m-embeddings-vitfit-$v.f32"
+      parity "vitfit $v" 0.99 "$WORK/$m-embeddings-vitfit-$v.f32" || true; }
   done
+  TIMED=""
+  if [ "$DEVICE" = cpu ]; then
+    for peer in $PEERS; do
+      for p in fp32 int8; do
+        min=0.999; [ $p = int8 ] && min=0.98
+        if [ "$peer" = djl ]; then
+          [ -f "$WORK/$m-$p.pt" ] || torch trace "$ck" "$WORK/$m-$p.pt" "$p"
+          djl embed "$WORK/$m-$p.pt" "$WORK/$m-fp32" "$imgs" "$WORK/$m-embeddings-djl-$p.f32"
+        else
+          pre=""; [ $p = int8 ] && pre="int8"
+          torch $pre embed "$ck" "$imgs" "$WORK/$m-embeddings-torch-$p.f32"
+        fi
+        if parity "$peer $p" $min "$WORK/$m-embeddings-$peer-$p.f32"; then
+          TIMED="$TIMED $peer-$p"
+        else
+          echo "warning: $peer $p does not compute vitfit's embeddings on $m; not timed" >&2
+        fi
+      done
+    done
+  fi
   harness startup "$WORK/$m-fp32" - 0 "$THREADS" 5 0 | tee -a "$RESULTS"
   for b in $BATCHES; do
-    for p in $PRECISIONS; do
-      harness infer "$WORK/$m-$p" - "$b" "$THREADS" "$REPS" "$n" "$DEVICE" | tee -a "$RESULTS"
-      harness e2e "$WORK/$m-$p" "$imgs" "$b" "$THREADS" "$REPS" "$n" "$DEVICE" | tee -a "$RESULTS"
+    for v in $VARIANTS; do
+      harness infer "$WORK/$m-$v" - "$b" "$THREADS" "$REPS" "$n" "$DEVICE" | tee -a "$RESULTS"
+      harness e2e "$WORK/$m-$v" "$imgs" "$b" "$THREADS" "$REPS" "$n" "$DEVICE" | tee -a "$RESULTS"
     done
-    if [ "$DEVICE" = cpu ]; then
-      $PY "$ROOT/benchmarks/compare/torch_vit.py" infer "$ck" "$b" "$THREADS" "$REPS" "$n" | sed "s/\"model\": \"[^\"]*\"/\"model\": \"$m\"/" | tee -a "$RESULTS"
-      $PY "$ROOT/benchmarks/compare/torch_vit.py" e2e "$ck" "$b" "$THREADS" "$REPS" "$imgs" | sed "s/\"model\": \"[^\"]*\"/\"model\": \"$m\"/" | tee -a "$RESULTS"
-    fi
+    for t in $TIMED; do
+      p=${t#*-}
+      case $t in
+        djl-*)
+          djl infer "$WORK/$m-$p.pt" "$WORK/$m-fp32" "$b" "$THREADS" "$REPS" "$n" "$p" | tee -a "$RESULTS"
+          djl e2e "$WORK/$m-$p.pt" "$WORK/$m-fp32" "$b" "$THREADS" "$REPS" "$imgs" "$p" | tee -a "$RESULTS" ;;
+        torch-*)
+          pre=""; [ $p = int8 ] && pre="int8"
+          torch $pre infer "$ck" "$b" "$THREADS" "$REPS" "$n" | sed "s/\"model\": \"[^\"]*\"/\"model\": \"$m\"/" | tee -a "$RESULTS"
+          torch $pre e2e "$ck" "$b" "$THREADS" "$REPS" "$imgs" | sed "s/\"model\": \"[^\"]*\"/\"model\": \"$m\"/" | tee -a "$RESULTS" ;;
+      esac
+    done
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/compare-$STAMP.load"
@@ -85,6 +156,6 @@ sed -i -e 's/"model":"vit_tiny_patch16_224"/"model":"vit-tiny"/' -e 's/"model":"
 java -cp "$CP" org.vitfit.bench.CompareReport "$RESULTS" "$OUT/compare-$STAMP.md"
 $PY "$ROOT/benchmarks/compare/chart.py" "$RESULTS" "$OUT/compare-$STAMP.png"
 {
-  echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; threads $THREADS; device $DEVICE"
-  echo "versions: $(java -version 2>&1 | head -1); ONNX Runtime $(ls "$ROOT"/benchmarks/target/lib | sed -n 's/^onnxruntime.*-\([0-9.]*\)\.jar$/\1/p'); torch $($PY -c 'import torch; print(torch.__version__)'); date $STAMP"
+  echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores ($(grep -o -m1 -w 'avx512_vnni\|amx_int8' /proc/cpuinfo | sort -u | tr '\n' ' ')); threads $THREADS; device $DEVICE"
+  echo "versions: $(java -version 2>&1 | head -1); ONNX Runtime $(ls "$ROOT"/benchmarks/target/lib | sed -n 's/^onnxruntime.*-\([0-9.]*\)\.jar$/\1/p'); DJL 0.36.0 + PyTorch 2.7.1 (CPU); Debian torch $($PY -c 'import torch; print(torch.__version__)'); date $STAMP"
 } | tee "$OUT/compare-$STAMP.machine"

@@ -6,6 +6,8 @@ as the vitfit side, timed the same way; one JSON line per measurement on stdout.
   torch_vit.py e2e   CHECKPOINT_DIR BATCH THREADS REPS IMAGES_DIR
   torch_vit.py embed CHECKPOINT_DIR IMAGES_DIR OUT.f32   (embeddings of sorted images, for the parity check)
   torch_vit.py random-checkpoint OUT_DIR EMBED_DIM DEPTH HEADS   (timm-layout ViT/16 with random weights)
+  torch_vit.py trace CHECKPOINT_DIR OUT.pt [fp32|int8]   (TorchScript for DJL; int8 = quantize_dynamic on nn.Linear)
+  torch_vit.py int8 infer|e2e|embed ...   (the same commands on the dynamically quantised model, in this torch)
 
 Needs Debian's python3-torch, python3-torchvision, python3-pil, python3-numpy; run with /usr/bin/python3.
 The model is a plain nn.Module (timm is not installed) reading timm's tensor names; the weights come from the
@@ -68,6 +70,7 @@ class Block(nn.Module):
     def __init__(self, dim, heads, mlp, eps):
         super().__init__()
         self.heads = heads
+        self.scale = 1 / math.sqrt(dim // heads)
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
@@ -79,9 +82,9 @@ class Block(nn.Module):
         n, t, d = x.shape
         qkv = self.qkv(self.norm1(x)).reshape(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        # What timm itself calls (fused_attn): PyTorch's fastest eager attention.
-        a = F.scaled_dot_product_attention(q, k, v) if hasattr(F, "scaled_dot_product_attention") else \
-            torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d // self.heads), dim=-1) @ v
+        # Spelled out: Debian's torch 1.13 has no F.scaled_dot_product_attention (PyTorch 2.0 added it), and a trace
+        # must record the same ops for DJL's PyTorch 2.7.1 to run.
+        a = torch.softmax((q @ k.transpose(-2, -1)) * self.scale, dim=-1) @ v
         x = x + self.proj(a.transpose(1, 2).reshape(n, t, d))
         return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
 
@@ -147,9 +150,25 @@ class Images(Dataset):
             return self.tf(im.convert("RGB"))
 
 
-def emit(mode, checkpoint, batch, threads, images, rates):
+def quantize(model):
+    engines = torch.backends.quantized.supported_engines
+    # fbgemm is PyTorch's x86 int8 engine; Debian's build has only onednn (x86) and qnnpack (ARM-first).
+    for engine in ("x86", "fbgemm", "onednn", "qnnpack"):
+        if engine in engines:
+            torch.backends.quantized.engine = engine
+            break
+    # vitfit dynamic int8's recipe: qkv, proj, fc1, weights per output channel. Quantising every nn.Linear (fc2 too) took the worst
+    # embedding cosine with fp32 to 0.82 on the pet photos, so that model would not compute the same embeddings.
+    linears = {name: torch.ao.quantization.per_channel_dynamic_qconfig for name, module in model.named_modules()
+               if isinstance(module, nn.Linear) and not name.endswith("fc2")}
+    return torch.ao.quantization.quantize_dynamic(model, linears, dtype=torch.qint8)
+
+
+def emit(mode, checkpoint, batch, threads, images, rates, precision):
     print(json.dumps({"impl": "pytorch", "mode": mode, "model": os.path.basename(os.path.normpath(checkpoint)),
-                      "precision": "fp32", "device": "cpu", "batch": batch, "threads": threads, "images": images,
+                      "precision": precision, "device": "cpu", "batch": batch, "threads": threads, "images": images,
+                      "engine": torch.backends.quantized.engine if precision == "int8" else None,
+                      "torch": torch.__version__,
                       "median": float(np.median(rates)), "reps": [round(r, 4) for r in rates]}), flush=True)
 
 
@@ -179,8 +198,23 @@ def main():
         json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=2)
         return
 
+    precision = "fp32"
+    if cmd == "int8":
+        # PyTorch's int8 counterpart of vitfit int8: nn.Linear weights int8 per channel, activations quantised
+        # dynamically (per tensor, at run time), the recipe of torch.ao.quantization for transformers on CPU.
+        precision = "int8"
+        sys.argv.pop(1)
+        cmd = sys.argv[1]
     checkpoint = sys.argv[2]
     model, pcfg = load(checkpoint)
+    if precision == "int8" or (cmd == "trace" and len(sys.argv) > 4 and sys.argv[4] == "int8"):
+        model = quantize(model)
+    if cmd == "trace":
+        example = torch.randn(1, 3, pcfg["input_size"][1], pcfg["input_size"][2])
+        with torch.no_grad():
+            traced = torch.jit.trace(model, example, check_trace=False)
+        traced.save(sys.argv[3])
+        return
     if cmd == "embed":
         torch.set_num_threads(1)
         ds = Images(sys.argv[3], transform(pcfg))
@@ -203,7 +237,7 @@ def main():
                     model(x)
                 if rep >= 0:
                     rates.append(batches * batch / (time.perf_counter() - t0))
-        emit("infer", checkpoint, batch, threads, batches * batch, rates)
+        emit("infer", checkpoint, batch, threads, batches * batch, rates, precision)
     elif cmd == "e2e":
         root = sys.argv[6]
         ds = Images(root, transform(pcfg))
@@ -218,7 +252,7 @@ def main():
             emb = torch.cat(out)
             if rep >= 0:
                 rates.append(len(emb) / (time.perf_counter() - t0))
-        emit("e2e", checkpoint, batch, threads, len(ds), rates)
+        emit("e2e", checkpoint, batch, threads, len(ds), rates, precision)
     else:
         sys.exit("unknown command " + cmd)
 

@@ -10,8 +10,11 @@ import org.vitfit.extract.ExtractSummary;
 import org.vitfit.extract.Extractor;
 import org.vitfit.onnx.Device;
 import org.vitfit.onnx.OnnxSessions;
+import org.vitfit.preprocess.ImageDecoder;
 import org.vitfit.runtime.ModelDescriptor;
+import org.vitfit.runtime.VitModel;
 
+import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -25,6 +28,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.stream.Stream;
 
 /**
@@ -48,23 +52,52 @@ public final class CompareHarness {
     private CompareHarness() {
     }
 
-    /** One measurement: the median and every repetition, images per second (seconds for start-up). */
+    /**
+     * One measurement: the median and every repetition, images per second (seconds for start-up); {@code gflop} is the
+     * model's work per image (see {@link #gflopPerImage}) and {@code quantization} how an int8 model was made.
+     */
     public record Result(String mode, String model, String precision, String device, int batch, int threads,
-                         int images, double median, double[] reps) {
+                         int images, double median, double[] reps, double gflop, String quantization) {
         public String json() {
             StringBuilder r = new StringBuilder();
             for (double v : reps) {
                 r.append(r.length() == 0 ? "" : ",").append(String.format(Locale.ROOT, "%.4f", v));
             }
             return String.format(Locale.ROOT, "{\"impl\":\"vitfit\",\"mode\":\"%s\",\"model\":\"%s\",\"precision\":\"%s\","
-                            + "\"device\":\"%s\",\"batch\":%d,\"threads\":%d,\"images\":%d,\"median\":%.4f,\"reps\":[%s]}",
-                    mode, model, precision, device, batch, threads, images, median, r);
+                            + "\"device\":\"%s\",\"batch\":%d,\"threads\":%d,\"images\":%d,\"median\":%.4f,\"reps\":[%s],"
+                            + "\"gflop\":%.4f%s}",
+                    mode, model, precision, device, batch, threads, images, median, r, gflop,
+                    quantization == null ? "" : ",\"quantization\":\"" + quantization + "\"");
         }
     }
 
+    /**
+     * Floating-point operations per image of the ViT forward pass up to the embedding, in GFLOP (a multiply-add is two):
+     * patch projection, and per block the qkv, projection and MLP products and the two attention products. Norms,
+     * softmax and activations are left out (under 1%), as is the classification head (not part of an embedding).
+     */
+    public static double gflopPerImage(ModelDescriptor d) {
+        double t = d.numTokens();
+        double dim = d.hiddenSize();
+        double patches = (double) (d.imageHeight() / d.patchSize()) * (d.imageWidth() / d.patchSize());
+        double patch = 2 * patches * 3 * d.patchSize() * d.patchSize() * dim;
+        double linears = 2 * t * dim * (3 * dim + dim + 2 * d.mlpDim());
+        double attention = 2 * 2 * t * t * dim;
+        return (patch + d.numLayers() * (linears + attention)) / 1e9;
+    }
+
+    private static String quantization(ModelDescriptor d) {
+        return d.quantization() == null ? null : d.quantization().mode();
+    }
+
     public static void main(String[] args) throws Exception {
+        if (args.length == 3 && args[0].equals("embed")) {
+            embed(Path.of(args[1]), Path.of(args[2]), System.out);
+            return;
+        }
         if (args.length < 7) {
-            System.err.println("usage: CompareHarness infer|e2e|startup MODEL_DIR IMAGES_DIR|- BATCH THREADS REPS IMAGES [cpu|cuda]");
+            System.err.println("usage: CompareHarness infer|e2e|startup MODEL_DIR IMAGES_DIR|- BATCH THREADS REPS IMAGES [cpu|cuda]\n"
+                    + "       CompareHarness embed MODEL_DIR IMAGES_DIR > OUT.f32");
             System.exit(2);
         }
         String mode = args[0];
@@ -120,7 +153,7 @@ public final class CompareHarness {
             }
         }
         return new Result("infer", d.architecture(), d.precision(), actual, batch, threads,
-                Math.max(1, images / batch) * batch, median(rates), rates);
+                Math.max(1, images / batch) * batch, median(rates), rates, gflopPerImage(d), quantization(d));
     }
 
     public static Result endToEnd(Path modelDir, Path images, Device device, int batch, int threads, int reps)
@@ -129,6 +162,7 @@ public final class CompareHarness {
         Path work = Files.createTempDirectory("vitfit-compare-");
         double[] rates = new double[reps];
         long embedded = 0;
+        String actual = device.toString();
         try {
             for (int rep = -1; rep < reps; rep++) {
                 Path cache = work.resolve("cache-" + (rep + 1));
@@ -141,6 +175,8 @@ public final class CompareHarness {
                     throw new IOException(images + ": " + s.failed() + " images failed, " + s.embedded() + " embedded");
                 }
                 embedded = s.embedded();
+                // The device the extractor really ran on ("cpu (ONNX Runtime ...)" after a CUDA fallback).
+                actual = s.device().split(" ", 2)[0];
                 if (rep >= 0) {
                     rates[rep] = s.embedded() / seconds;
                 }
@@ -149,8 +185,38 @@ public final class CompareHarness {
         } finally {
             deleteTree(work);
         }
-        return new Result("e2e", d.architecture(), d.precision(), device.toString(), batch, threads, (int) embedded,
-                median(rates), rates);
+        return new Result("e2e", d.architecture(), d.precision(), actual, batch, threads, (int) embedded,
+                median(rates), rates, gflopPerImage(d), quantization(d));
+    }
+
+    /**
+     * vitfit's embeddings of the images under {@code images} (sorted paths, decoded and preprocessed by the runtime's
+     * decoder and preprocessor, as the extractor does), as little-endian float32 rows: what every peer is checked
+     * against before it is timed ({@code compare/parity.py}).
+     */
+    public static void embed(Path modelDir, Path images, java.io.OutputStream out) throws IOException {
+        List<Path> files;
+        try (Stream<Path> s = Files.walk(images)) {
+            files = s.filter(f -> f.toString().toLowerCase(Locale.ROOT).matches(".*\\.(jpg|jpeg|png)")).sorted().toList();
+        }
+        try (VitModel m = VitModel.open(modelDir, Device.CPU, 0)) {
+            ImageDecoder decoder = ImageDecoder.forRecipe(m.descriptor().preprocessing());
+            for (int from = 0; from < files.size(); from += 8) {
+                List<BufferedImage> batch = new ArrayList<>();
+                for (Path f : files.subList(from, Math.min(files.size(), from + 8))) {
+                    batch.add(decoder.decode(f));
+                }
+                float[][] e = m.run(batch, Set.of("embedding")).get("embedding");
+                ByteBuffer b = ByteBuffer.allocate(e.length * e[0].length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+                for (float[] row : e) {
+                    for (float v : row) {
+                        b.putFloat(v);
+                    }
+                }
+                out.write(b.array());
+            }
+        }
+        out.flush();
     }
 
     /**
@@ -180,7 +246,8 @@ public final class CompareHarness {
         System.arraycopy(with, 0, all, reps, reps);
         System.err.printf(Locale.ROOT, "start-up %s %s: %.3f s without the cache, %.3f s with it (medians of %d)%n",
                 d.architecture(), d.precision(), median(without), median(with), reps);
-        return new Result("startup", d.architecture(), d.precision(), "cpu", 0, threads, 0, median(with), all);
+        return new Result("startup", d.architecture(), d.precision(), "cpu", 0, threads, 0, median(with), all,
+                gflopPerImage(d), quantization(d));
     }
 
     static double median(double[] v) {

@@ -7,15 +7,19 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Turns the JSON lines of a comparison run (vitfit's {@link CompareHarness} and PyTorch's {@code torch_vit.py}) into
- * the side-by-side Markdown table: one row per model, mode and batch size; medians in images per second, the
- * min-max spread of the repetitions, and vitfit's ratios to PyTorch eager.
+ * Turns the JSON lines of a comparison run into its Markdown report: the measured peaks, then per model and batch
+ * size one row per implementation (vitfit fp32 and int8 through {@link CompareHarness}, DJL + PyTorch 2.7.1 through
+ * {@code DjlHarness.java}, Debian's PyTorch through {@code torch_vit.py}) with images per second (median and min-max of
+ * the repetitions), achieved GFLOP/s and its fraction of the matching peak (fp32 rows of the fp32 GEMM peak, int8 rows
+ * of the int8 one), inference-only and end to end; then the ratios of medians, int8 against int8 and fp32 against
+ * fp32.
  *
  * Usage: {@code CompareReport RESULTS.jsonl TABLE.md}
  */
@@ -30,43 +34,188 @@ public final class CompareReport {
         System.out.print(Files.readString(out));
     }
 
-    /** The Markdown table of {@code jsonLines} (blank lines and start-up lines are skipped). */
+    /** An implementation as a row label, in the order rows are listed. */
+    enum Impl {
+        VITFIT_FP32("vitfit fp32 (ONNX Runtime)"),
+        VITFIT_FP16("vitfit fp16 (ONNX Runtime)"),
+        VITFIT_INT8_STATIC("vitfit int8, calibrated"),
+        VITFIT_INT8_DYNAMIC("vitfit int8, dynamic"),
+        DJL_FP32("DJL 0.36 + PyTorch 2.7.1 fp32 (TorchScript)"),
+        DJL_INT8("DJL 0.36 + PyTorch 2.7.1 int8 (quantize_dynamic: qkv, proj, fc1)"),
+        TORCH_INT8("PyTorch 1.13 int8 (Debian, quantize_dynamic: qkv, proj, fc1)"),
+        TORCH_FP32("PyTorch 1.13 eager fp32 (Debian)");
+
+        final String label;
+
+        Impl(String label) {
+            this.label = label;
+        }
+
+        boolean int8() {
+            return this == VITFIT_INT8_STATIC || this == VITFIT_INT8_DYNAMIC || this == DJL_INT8 || this == TORCH_INT8;
+        }
+
+        static Impl of(JsonNode n) {
+            String impl = n.get("impl").asText();
+            if (!n.has("precision") || !n.has("mode")) {
+                return null;
+            }
+            boolean int8 = n.get("precision").asText().equals("int8");
+            if (impl.equals("vitfit") && n.get("precision").asText().equals("fp16")) {
+                return VITFIT_FP16;
+            }
+            return switch (impl) {
+                case "vitfit" -> !int8 ? VITFIT_FP32
+                        : n.path("quantization").asText().equals("static") ? VITFIT_INT8_STATIC : VITFIT_INT8_DYNAMIC;
+                case "djl-pytorch" -> int8 ? DJL_INT8 : DJL_FP32;
+                case "pytorch" -> int8 ? TORCH_INT8 : TORCH_FP32;
+                default -> null;
+            };
+        }
+    }
+
+    /** The Markdown report of {@code jsonLines} (blank, start-up and parity lines are skipped). */
     public static String table(List<String> jsonLines) throws IOException {
         ObjectMapper json = new ObjectMapper();
-        // row key -> column ("pytorch fp32", "vitfit fp32", "vitfit int8") -> measurement
-        Map<String, Map<String, JsonNode>> rows = new TreeMap<>();
+        // "model|batch" -> impl -> mode -> measurement
+        Map<String, Map<Impl, Map<String, JsonNode>>> groups = new TreeMap<>();
+        Map<String, Double> gflop = new TreeMap<>();
+        Map<String, String> devices = new TreeMap<>();
+        List<JsonNode> peaks = new ArrayList<>();
         for (String line : jsonLines) {
             if (line.isBlank()) {
                 continue;
             }
             JsonNode n = json.readTree(line);
-            String mode = n.get("mode").asText();
-            if (mode.equals("startup")) {
+            if (n.get("impl").asText().equals("peak")) {
+                peaks.add(n);
                 continue;
             }
-            String key = String.format(Locale.ROOT, "%s|%s|%04d|%d|%s", n.get("model").asText(), mode,
-                    n.get("batch").asInt(), n.get("threads").asInt(), n.get("device").asText());
-            rows.computeIfAbsent(key, k -> new TreeMap<>())
-                    .put(n.get("impl").asText() + " " + n.get("precision").asText(), n);
+            Impl impl = Impl.of(n);
+            if (impl == null || n.get("mode").asText().equals("startup")) {
+                continue;
+            }
+            String model = n.get("model").asText();
+            String key = String.format(Locale.ROOT, "%s|%04d|%d", model, n.get("batch").asInt(), n.get("threads").asInt());
+            groups.computeIfAbsent(key, k -> new TreeMap<>()).computeIfAbsent(impl, k -> new TreeMap<>())
+                    .put(n.get("mode").asText(), n);
+            if (n.has("gflop")) {
+                gflop.put(model, n.get("gflop").asDouble());
+            }
+            devices.put(impl.label + " " + n.get("mode").asText(), n.get("device").asText());
         }
+        double fp32Peak = best(peaks, "fp32");
+        double int8Peak = best(peaks, "int8");
         StringBuilder sb = new StringBuilder();
-        sb.append("| model | mode | batch | threads | PyTorch eager fp32 | vitfit fp32 | vitfit int8 | fp32 / PyTorch | int8 / PyTorch |\n");
-        sb.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-        for (Map.Entry<String, Map<String, JsonNode>> e : rows.entrySet()) {
-            String[] k = e.getKey().split("\\|");
-            Map<String, JsonNode> c = e.getValue();
-            JsonNode torch = c.get("pytorch fp32");
-            List<String> cells = new ArrayList<>(List.of(k[0], k[1].equals("e2e") ? "end-to-end" : "inference",
-                    Integer.toString(Integer.parseInt(k[2])), k[3]));
-            cells.add(cell(torch));
-            cells.add(cell(c.get("vitfit fp32")));
-            cells.add(cell(c.get("vitfit int8")));
-            cells.add(ratio(c.get("vitfit fp32"), torch));
-            cells.add(ratio(c.get("vitfit int8"), torch));
-            sb.append("| ").append(String.join(" | ", cells)).append(" |\n");
+        if (!peaks.isEmpty()) {
+            sb.append("Measured peaks (square products, same threads): ");
+            List<String> p = new ArrayList<>();
+            for (JsonNode n : peaks) {
+                p.add(String.format(Locale.ROOT, "%s %s %.0f GFLOP/s", n.get("kernel").asText(),
+                        n.get("precision").asText(), n.get("gflops").asDouble()));
+            }
+            sb.append(String.join("; ", p)).append(". fp32 rows are compared with the best fp32 peak (")
+                    .append(num(fp32Peak)).append(" GFLOP/s), int8 rows with the best int8 peak (")
+                    .append(num(int8Peak)).append(" GFLOP/s).\n\n");
         }
-        sb.append("\nimg/s: median of the repetitions (min-max in brackets); ratios are of medians.\n");
+        sb.append("| model | batch | threads | implementation | inference img/s | GFLOP/s | % of peak | end-to-end img/s "
+                + "| GFLOP/s | % of peak |\n");
+        sb.append("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        Map<String, Map<String, String>> ratios = new LinkedHashMap<>();
+        for (Map.Entry<String, Map<Impl, Map<String, JsonNode>>> g : groups.entrySet()) {
+            String[] k = g.getKey().split("\\|");
+            double work = gflop.getOrDefault(k[0], Double.NaN);
+            for (Map.Entry<Impl, Map<String, JsonNode>> row : g.getValue().entrySet()) {
+                double peak = row.getKey().int8() ? int8Peak : fp32Peak;
+                List<String> cells = new ArrayList<>(List.of(k[0], Integer.toString(Integer.parseInt(k[1])), k[2],
+                        row.getKey().label));
+                for (String mode : List.of("infer", "e2e")) {
+                    JsonNode n = row.getValue().get(mode);
+                    cells.add(cell(n));
+                    double rate = n == null ? Double.NaN : n.get("median").asDouble() * work;
+                    cells.add(Double.isNaN(rate) ? "–" : num(rate));
+                    // The peaks are the CPU's: a row that ran elsewhere, or fp16, has no matching peak.
+                    boolean comparable = peak > 0 && n != null && n.get("device").asText().equals("cpu")
+                            && row.getKey() != Impl.VITFIT_FP16;
+                    cells.add(Double.isNaN(rate) || !comparable ? "–"
+                            : String.format(Locale.ROOT, "%.0f%%", 100 * rate / peak));
+                }
+                sb.append("| ").append(String.join(" | ", cells)).append(" |\n");
+            }
+            for (String mode : List.of("infer", "e2e")) {
+                Map<String, String> r = new LinkedHashMap<>();
+                r.put("vitfit fp32 / DJL fp32", ratio(g.getValue(), Impl.VITFIT_FP32, Impl.DJL_FP32, mode));
+                r.put("vitfit int8 calibrated / best PyTorch int8", ratio(g.getValue(), Impl.VITFIT_INT8_STATIC,
+                        faster(g.getValue(), Impl.DJL_INT8, Impl.TORCH_INT8, mode), mode));
+                r.put("vitfit int8 calibrated / vitfit fp32", ratio(g.getValue(), Impl.VITFIT_INT8_STATIC,
+                        Impl.VITFIT_FP32, mode));
+                r.put("vitfit int8 dynamic / vitfit fp32", ratio(g.getValue(), Impl.VITFIT_INT8_DYNAMIC,
+                        Impl.VITFIT_FP32, mode));
+                r.put("vitfit fp32 / PyTorch 1.13 eager", ratio(g.getValue(), Impl.VITFIT_FP32, Impl.TORCH_FP32, mode));
+                ratios.put(k[0] + " | " + Integer.parseInt(k[1]) + " | " + (mode.equals("infer") ? "inference"
+                        : "end-to-end"), r);
+            }
+        }
+        sb.append("\nimg/s: median of the repetitions (min-max in brackets). GFLOP/s = img/s x the model's GFLOP per "
+                + "image (");
+        List<String> w = new ArrayList<>();
+        gflop.forEach((m, v) -> w.add(String.format(Locale.ROOT, "%s %.2f", m, v)));
+        sb.append(String.join(", ", w)).append("; products only, as CompareHarness.gflopPerImage counts them).\n\n");
+        if (!ratios.isEmpty()) {
+            List<String> names = new ArrayList<>(ratios.values().iterator().next().keySet());
+            sb.append("| model | batch | mode | ").append(String.join(" | ", names)).append(" |\n");
+            sb.append("| --- | ---: | --- |").append(" ---: |".repeat(names.size())).append('\n');
+            for (Map.Entry<String, Map<String, String>> e : ratios.entrySet()) {
+                sb.append("| ").append(e.getKey()).append(" | ").append(String.join(" | ", e.getValue().values()))
+                        .append(" |\n");
+            }
+            sb.append("\nRatios of medians; \"best PyTorch int8\" is the faster of DJL + PyTorch 2.7.1 and Debian's "
+                    + "PyTorch 1.13 in that row.\n");
+        }
+        List<String> off = new ArrayList<>();
+        devices.forEach((what, device) -> {
+            if (!device.equals("cpu")) {
+                off.add(what + " ran on " + device);
+            }
+        });
+        if (!off.isEmpty()) {
+            sb.append("\nDevices: ").append(String.join("; ", off)).append(".\n");
+        }
         return sb.toString();
+    }
+
+    private static double best(List<JsonNode> peaks, String precision) {
+        double best = 0;
+        for (JsonNode n : peaks) {
+            if (n.get("precision").asText().equals(precision)) {
+                best = Math.max(best, n.get("gflops").asDouble());
+            }
+        }
+        return best;
+    }
+
+    private static Impl faster(Map<Impl, Map<String, JsonNode>> row, Impl a, Impl b, String mode) {
+        double ra = median(row, a, mode);
+        double rb = median(row, b, mode);
+        if (Double.isNaN(ra)) {
+            return b;
+        }
+        return Double.isNaN(rb) || ra >= rb ? a : b;
+    }
+
+    private static double median(Map<Impl, Map<String, JsonNode>> row, Impl impl, String mode) {
+        Map<String, JsonNode> m = row.get(impl);
+        JsonNode n = m == null ? null : m.get(mode);
+        return n == null ? Double.NaN : n.get("median").asDouble();
+    }
+
+    private static String ratio(Map<Impl, Map<String, JsonNode>> row, Impl a, Impl b, String mode) {
+        double ra = median(row, a, mode);
+        double rb = median(row, b, mode);
+        if (Double.isNaN(ra) || Double.isNaN(rb) || rb <= 0) {
+            return "–";
+        }
+        return String.format(Locale.ROOT, "%.2fx", ra / rb);
     }
 
     private static String cell(JsonNode n) {
@@ -80,13 +229,6 @@ public final class CompareReport {
             max = Math.max(max, r.asDouble());
         }
         return String.format(Locale.ROOT, "%s (%s-%s)", num(n.get("median").asDouble()), num(min), num(max));
-    }
-
-    private static String ratio(JsonNode a, JsonNode b) {
-        if (a == null || b == null || b.get("median").asDouble() <= 0) {
-            return "–";
-        }
-        return String.format(Locale.ROOT, "%.2fx", a.get("median").asDouble() / b.get("median").asDouble());
     }
 
     private static String num(double v) {
