@@ -5,6 +5,8 @@
 #   CIFAR-10 full (50,000 training JPEGs, seeded 80/20 stratified split) and COCO mini (159 images, 80 labels,
 #   the manifest's train/val split). Needs Debian's scikit-learn (apt-get install -y python3-sklearn).
 # Usage: benchmarks/heads/run.sh [WORK_DIR] [SEED]   (extraction is incremental: a rerun only re-hashes the images)
+# PRECISION=int8 embeds with a calibrated int8 model (calibrated on CALIBRATION_IMAGES of the CIFAR-10 training photos,
+# as a user would), PRECISION=int8-dynamic with the dynamic one; give each precision its own WORK_DIR.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${VITFIT_SHARED:-$ROOT/../shared}
@@ -22,15 +24,24 @@ if [ ! -d "$WORK/images/train" ]; then
   mkdir -p "$WORK/images"
   tar -xzf "$SHARED/datasets/cifar10-train.tar.gz" -C "$WORK/images"
 fi
-if [ ! -f "$WORK/vit-tiny/model.onnx" ]; then
-  java -cp "$CP" org.vitfit.cli.VitfitCli convert "$ROOT/models/vit-tiny-patch16-224-augreg" --output "$WORK/vit-tiny"
+PRECISION=${PRECISION:-fp32}
+MODEL="$WORK/vit-tiny"
+case $PRECISION in
+  fp32) CONVERT=() ;;
+  int8) MODEL="$WORK/vit-tiny-int8"; CONVERT=(--precision int8 --calibration "$WORK/images/train"
+          --calibration-images "${CALIBRATION_IMAGES:-256}") ;;
+  int8-dynamic) MODEL="$WORK/vit-tiny-int8-dynamic"; CONVERT=(--precision int8) ;;
+  *) echo "PRECISION must be fp32, int8 or int8-dynamic" >&2; exit 2 ;;
+esac
+if [ ! -f "$MODEL/model.onnx" ]; then
+  java -cp "$CP" org.vitfit.cli.VitfitCli convert "$ROOT/models/vit-tiny-patch16-224-augreg" --output "$MODEL" "${CONVERT[@]}"
 fi
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-java -Xmx8g -cp "$CP" "$ROOT/benchmarks/heads/CocoHeads.java" "$WORK/vit-tiny" \
+java -Xmx8g -cp "$CP" "$ROOT/benchmarks/heads/CocoHeads.java" "$MODEL" \
   "$SHARED/datasets/coco-mini-multilabel/labels.csv" "$WORK/coco"
 /usr/bin/python3 "$ROOT/benchmarks/heads/sklearn_heads.py" "$WORK/coco" multilabel > /dev/null
-java -Xmx8g -cp "$CP" "$ROOT/benchmarks/heads/CifarHeads.java" "$WORK/vit-tiny" "$WORK/images/train" "$WORK" "$SEED"
+java -Xmx8g -cp "$CP" "$ROOT/benchmarks/heads/CifarHeads.java" "$MODEL" "$WORK/images/train" "$WORK" "$SEED"
 /usr/bin/python3 "$ROOT/benchmarks/heads/sklearn_heads.py" "$WORK" multiclass > /dev/null
 /usr/bin/python3 "$ROOT/benchmarks/heads/table.py" "$WORK" "$WORK/coco"
 
