@@ -9,6 +9,9 @@ import org.vitfit.convert.Precision;
 import org.vitfit.onnx.Device;
 import org.vitfit.onnx.OnnxSessions;
 
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -52,18 +55,56 @@ class CompareHarnessSmokeTest {
             assertTrue(r.median() > 0 && Double.isFinite(r.median()), r.json());
             assertEquals("int8", r.precision());
             assertEquals("cpu", r.device());
+            assertEquals("dynamic", r.quantization());
+            // ViT-Tiny: 2 x (patch projection + 12 x (qkv, proj, fc1, fc2, q kT, probs v)) = 2.507 GFLOP per image.
+            assertEquals(2.507, r.gflop(), 0.001);
         }
         assertEquals(4, e2e.images(), "every JPEG embedded");
         assertEquals(4, infer.images());
 
-        Path table = tmp.resolve("table.md");
-        Files.writeString(table, CompareReport.table(List.of(infer.json(), e2e.json(), "")));
-        List<String> lines = Files.readAllLines(table);
-        assertTrue(lines.get(0).startsWith("| model | mode | batch"), lines.get(0));
-        assertTrue(lines.stream().anyMatch(l -> l.startsWith("| vit_tiny_patch16_224 | end-to-end | 2 | 1 | – | – | ")),
-                String.join("\n", lines));
-        assertTrue(lines.stream().anyMatch(l -> l.startsWith("| vit_tiny_patch16_224 | inference | 2 | 1 | ")),
-                String.join("\n", lines));
+        // A peak line and a peer line as the script writes them, so ratios and fractions of peak have something to use.
+        String peak = "{\"impl\":\"peak\",\"precision\":\"int8\",\"kernel\":\"k\",\"threads\":1,\"size\":64,"
+                + "\"gflops\":1000.0,\"reps\":[1000.0]}";
+        String peer = String.format(java.util.Locale.ROOT, "{\"impl\":\"pytorch\",\"mode\":\"infer\","
+                + "\"model\":\"vit_tiny_patch16_224\",\"precision\":\"int8\",\"device\":\"cpu\",\"batch\":2,"
+                + "\"threads\":1,\"images\":4,\"median\":%.4f,\"reps\":[%.4f]}", infer.median() / 2, infer.median() / 2);
+        String fp32 = infer.json().replace("\"precision\":\"int8\"", "\"precision\":\"fp32\"")
+                .replace(",\"quantization\":\"dynamic\"", "")
+                .replaceFirst("\"median\":[0-9.]+", String.format(java.util.Locale.ROOT, "\"median\":%.4f", infer.median() * 2));
+        String parity = "{\"impl\": \"parity\", \"peer\": \"torch int8\", \"worst_cosine\": 0.99, \"ok\": true}";
+        List<String> lines = List.of(CompareReport.table(List.of(peak, infer.json(), e2e.json(), peer, fp32, parity, ""))
+                .split("\n"));
+        String all = String.join("\n", lines);
+        String row = lines.stream().filter(l -> l.startsWith("| vit_tiny_patch16_224 | 2 | 1 | vitfit int8, dynamic |"))
+                .findFirst().orElseThrow(() -> new AssertionError(all));
+        String[] cells = row.split("\\|");
+        double gflops = Double.parseDouble(cells[6].trim());
+        assertEquals(infer.median() * infer.gflop(), gflops, Math.max(0.01, gflops * 0.01), row);
+        assertEquals(String.format(java.util.Locale.ROOT, "%.0f%%", 100 * infer.median() * infer.gflop() / 1000),
+                cells[7].trim(), row);
+        // Ratios of medians: int8 dynamic is half the (made-up) fp32 row; the PyTorch row is half of vitfit int8, but
+        // "calibrated / best PyTorch int8" has no calibrated row here; no DJL row, so no fp32 / DJL ratio.
+        assertTrue(all.contains("| vit_tiny_patch16_224 | 2 | inference | – | – | – | 0.50x | – |"), all);
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith("| vit_tiny_patch16_224 | 2 | 1 | PyTorch 1.13 int8")), all);
+
+        ByteArrayOutputStream embeddings = new ByteArrayOutputStream();
+        CompareHarness.embed(model, images, embeddings);
+        float[] e = new float[embeddings.size() / 4];
+        ByteBuffer.wrap(embeddings.toByteArray()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(e);
+        assertEquals(4 * 192, e.length, "4 images x 192");
+        for (float v : e) {
+            assertTrue(Float.isFinite(v));
+        }
+    }
+
+    /** An end-to-end row names the device the extractor ran on: a CUDA request that fell back says cpu. */
+    @Test
+    void endToEndRowNamesTheDeviceActuallyUsed() throws Exception {
+        try (OnnxSessions.Opened s = OnnxSessions.open(model.resolve("model.onnx"), new Device(Device.Kind.CUDA, 0), 1)) {
+            Assumptions.assumeTrue(s.device().kind() == Device.Kind.CPU, "a CUDA session opened here");
+        }
+        CompareHarness.Result r = CompareHarness.endToEnd(model, images, new Device(Device.Kind.CUDA, 0), 2, 1, 1);
+        assertEquals("cpu", r.device(), r.json());
     }
 
     /** The GPU path: runs only where the gpu profile and a CUDA 12 + cuDNN 9 machine give a CUDA session. */

@@ -16,10 +16,11 @@ public enum Precision {
      */
     FP16,
     /**
-     * For CPU: the weights of the qkv, attention-projection, fc1 and classification-head linear layers quantised to
-     * int8 per output channel (symmetric), their inputs quantised to uint8 per tensor at run time (dynamic
-     * quantisation). fc2 stays float32, as do the patch embedding and norms: see
-     * {@link LinearEmitter#INT8_DYNAMIC} and {@link LinearEmitter#forActivationInput()}.
+     * For CPU: int8 weights per output channel and uint8 activations. Dynamic (no calibration images): the qkv,
+     * attention-projection, fc1 and head layers, activations quantised per tensor at run time
+     * ({@link org.vitfit.convert.quant.DynamicInt8}). Calibrated (static, {@code --calibration}): nearly every product
+     * of the blocks, activation scales measured on the user's images and smoothed first
+     * ({@link org.vitfit.convert.quant.Quantizing}).
      */
     INT8;
 

@@ -128,6 +128,12 @@ class PrecisionConversionTest {
                 tmp.resolve("dinov2-int8"), new Converter.Options(null, false, preprocessor, Precision.INT8)));
         assertTrue(e.getMessage().contains("int8 is not available for dinov2"), e.getMessage());
         assertFalse(Files.exists(tmp.resolve("dinov2-int8")));
+        // Swin's dynamic int8 is checked (SwinDeitReferenceTest); its calibrated int8 is not.
+        ConversionException swin = assertThrows(ConversionException.class, () -> Converter.convert(
+                ReferenceFixtures.model("timm_swin"), tmp.resolve("swin-int8"),
+                new Converter.Options(null, false, null, Precision.INT8, calibration)));
+        assertTrue(swin.getMessage().contains("calibrated int8 is not available for timm_swin")
+                && swin.getMessage().endsWith("or int8 without --calibration."), swin.getMessage());
     }
 
     @Test

@@ -40,10 +40,10 @@ public final class Quantizing {
         if (precision != Precision.INT8) {
             return new Graph(p, LinearEmitter.FLOAT, null, null);
         }
-        Int8.requireChecked(p.spec().family());
+        Int8.requireChecked(p.spec().family(), calibration != null);
         if (calibration == null) {
             return new Graph(p, DynamicInt8.INSTANCE, "dynamic", new ModelDescriptor.Quantization("dynamic",
-                    "qkv, proj, fc1, head (activations quantised per tensor at run time)", null, null, null));
+                    "linear layers except fc2 (activations quantised per tensor at run time)", null, null, null));
         }
         Calibration c = Calibrator.calibrate(p, loaded.preprocessing(), calibration.images(), calibration.threads(),
                 calibration.progress());
