@@ -3,7 +3,7 @@
 # dynamic; ONNX Runtime on CPU) against what a user would pick instead: DJL 0.36 with its PyTorch 2.7.1 CPU engine
 # (TorchScript trace of the same ViT, same weights; fp32 and int8 = quantize_dynamic), and Debian's PyTorch 1.13
 # (eager fp32 and int8). Every peer is first checked to compute the same embeddings as vitfit fp32 on the timing
-# images (worst cosine >= 0.999 for fp32, >= 0.99 for int8; a peer that fails is reported and not timed). The
+# images (worst cosine >= 0.999 for fp32, >= 0.97 for int8; a peer that fails is reported and not timed). The
 # machine's measured GEMM peaks (ONNX Runtime's own MatMul / QGemm / DynamicQuantizeMatMul, numpy's OpenBLAS) give
 # every row its fraction of peak. For the bundled ViT-Tiny and a ViT-B/16-shaped model with random weights.
 # Writes benchmarks/results/compare-<date>.{jsonl,md,png,load,machine,torch-config.txt}.
@@ -45,7 +45,9 @@ if [[ " $PEERS " == *" djl "* ]]; then
     -DoutputDirectory=target/djl-lib)
 fi
 # DJL unpacks its natives from the class path into this folder (ai.djl.offline: it downloads nothing).
+# DJL_GRAPH_OPTIMIZER=false turns off PyTorch's profiling graph executor (DJL's default is on).
 djl() { java -Xmx6g -DDJL_CACHE_DIR="$WORK/djl-cache" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+  -Dai.djl.pytorch.graph_optimizer="${DJL_GRAPH_OPTIMIZER:-true}" \
   -cp "$DJL_LIB/*:$CP" "$ROOT/benchmarks/compare/djl/DjlHarness.java" "$@"; }
 torch() { $PY "$ROOT/benchmarks/compare/torch_vit.py" "$@"; }
 
@@ -113,7 +115,7 @@ for m in $MODELS; do
   if [ "$DEVICE" = cpu ]; then
     for peer in $PEERS; do
       for p in fp32 int8; do
-        min=0.999; [ $p = int8 ] && min=0.98
+        min=0.999; [ $p = int8 ] && min=0.97
         if [ "$peer" = djl ]; then
           [ -f "$WORK/$m-$p.pt" ] || torch trace "$ck" "$WORK/$m-$p.pt" "$p"
           djl embed "$WORK/$m-$p.pt" "$WORK/$m-fp32" "$imgs" "$WORK/$m-embeddings-djl-$p.f32"
