@@ -96,7 +96,7 @@ final class StaticInt8 implements LinearEmitter {
         if (l.bias() == null) {
             y = g.op("Gemm", name + ".gemm", xdq, wdq);
         } else {
-            // int32 bias at scale sx * ws[j], as QGemm adds it to the int32 accumulator (error under 1e-6 of a step).
+            // int32 bias at scale sx * ws[j]: QGemm adds it to the int32 accumulator (rounding: half an accumulator unit).
             float[] b = l.bias().data();
             float[] bs = new float[out];
             ByteBuffer q = ByteBuffer.allocate(out * Integer.BYTES).order(ByteOrder.LITTLE_ENDIAN);
