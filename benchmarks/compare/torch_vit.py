@@ -6,7 +6,8 @@ as the vitfit side, timed the same way; one JSON line per measurement on stdout.
   torch_vit.py e2e   CHECKPOINT_DIR BATCH THREADS REPS IMAGES_DIR
   torch_vit.py embed CHECKPOINT_DIR IMAGES_DIR OUT.f32   (embeddings of sorted images, for the parity check)
   torch_vit.py random-checkpoint OUT_DIR EMBED_DIM DEPTH HEADS   (timm-layout ViT/16 with random weights)
-  torch_vit.py trace CHECKPOINT_DIR OUT.pt [fp32|int8]   (TorchScript for DJL; int8 = quantize_dynamic on nn.Linear)
+  torch_vit.py trace CHECKPOINT_DIR OUT.pt [fp32|int8]   (TorchScript for DJL, attention as scaled_dot_product_attention;
+                                                          int8 = quantize_dynamic on qkv, proj, fc1)
   torch_vit.py int8 infer|e2e|embed ...   (the same commands on the dynamically quantised model, in this torch)
 
 Needs Debian's python3-torch, python3-torchvision, python3-pil, python3-numpy; run with /usr/bin/python3.
@@ -16,9 +17,11 @@ checkpoint's model.safetensors, parsed with numpy (Debian ships no safetensors p
 import json
 import math
 import os
+import re
 import struct
 import sys
 import time
+import zipfile
 
 import numpy as np
 import torch
@@ -150,6 +153,28 @@ class Images(Dataset):
             return self.tf(im.convert("RGB"))
 
 
+def use_sdpa(src, dst, blocks):
+    """Rewrites a TorchScript archive's attention, softmax(q kT * scale) v, as torch.scaled_dot_product_attention: what
+    timm runs on PyTorch 2.x (fused_attn) and what DJL's PyTorch 2.7.1 runs fastest, but torch 1.13 cannot trace it.
+    The archive's code is TorchScript source text; the debug tables that map it to line numbers are left out."""
+    pattern = re.compile(r"    (\w+) = torch\.matmul\(q, torch\.transpose\(k, -2, -1\)\)\n"
+                         r"    (\w+) = torch\.softmax\(torch\.mul\(\1, CONSTANTS\.c\d+\), -1\)\n"
+                         r"    a = torch\.matmul\(\2, v\)\n")
+    replaced = 0
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith(".debug_pkl"):
+                continue
+            if item.filename.endswith(".py"):
+                code, n = pattern.subn("    a = torch.scaled_dot_product_attention(q, k, v)\n", data.decode())
+                replaced += n
+                data = code.encode()
+            zout.writestr(item, data)
+    if replaced != blocks:
+        sys.exit(f"{src}: rewrote the attention of {replaced} blocks, expected {blocks}")
+
+
 def quantize(model):
     engines = torch.backends.quantized.supported_engines
     # fbgemm is PyTorch's x86 int8 engine; Debian's build has only onednn (x86) and qnnpack (ARM-first).
@@ -213,7 +238,9 @@ def main():
         example = torch.randn(1, 3, pcfg["input_size"][1], pcfg["input_size"][2])
         with torch.no_grad():
             traced = torch.jit.trace(model, example, check_trace=False)
-        traced.save(sys.argv[3])
+        traced.save(sys.argv[3] + ".tmp")
+        use_sdpa(sys.argv[3] + ".tmp", sys.argv[3], len(model.blocks))
+        os.remove(sys.argv[3] + ".tmp")
         return
     if cmd == "embed":
         torch.set_num_threads(1)
