@@ -13,7 +13,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Builds, in standard ONNX ops (opset 17), the trainable part of the ViT with its loss, a hand-written backward
+ * Builds, in ONNX ops (opset 17, plus ONNX Runtime's FusedMatMul), the trainable part of the ViT with its loss, a hand-written backward
  * pass and an AdamW update, so that the ordinary ONNX Runtime runs one training step per {@code session.run}.
  * The forward pass computes what {@code VitGraphBuilder} computes (checked: {@code FinetunerTest}).
  *
@@ -35,6 +35,8 @@ import java.util.Map;
  *       forward and backward take 9 elementwise passes instead of 14;</li>
  *   <li>the last block computes only what reaches the loss: keys and values for every token, but the query,
  *       attention output, MLP and residual for the class token alone;</li>
+ *   <li>attention's products are ONNX Runtime's FusedMatMul (transposed operands and the 1/√d scale without
+ *       copies or extra passes; the graph runs in ONNX Runtime only);</li>
  *   <li>the trainable tensors arrive as one flat vector (split once), their gradients leave as one, and AdamW
  *       runs on that vector, 15 passes in all instead of 15 operators per tensor.</li>
  * </ul>
@@ -72,6 +74,10 @@ public final class TrainingGraph {
     public static final String MAX_GRAD_NORM = "max_grad_norm";
 
     private static final String BATCH = "batch";
+    /** Row kinds of the 2-D activations: one row per token, per image (class token), per patch. */
+    private static final String TOKEN_ROWS = "token_rows";
+    private static final String CLASS_ROWS = "class_rows";
+    private static final String PATCH_ROWS = "patch_rows";
 
     /** What the graph computes. */
     public enum Mode {
@@ -97,6 +103,9 @@ public final class TrainingGraph {
     private final Map<String, String> values = new HashMap<>();
     private final Map<String, String> grads = new HashMap<>();
     private final Map<String, String> constants = new HashMap<>();
+    /** For each row kind, a tensor with that many rows, and the [1, rows] row of ones built from it. */
+    private final Map<String, String> rowsLike = new HashMap<>();
+    private final Map<String, String> ones = new HashMap<>();
     private int constantCount;
 
     private TrainingGraph(TrainableParameters tp) {
@@ -137,7 +146,7 @@ public final class TrainingGraph {
                 embed = embedForward(input);
                 h = embed.tokens;
                 if (tp.inGraph(TrainableParameters.PRE_NORM + ".weight")) {
-                    pre = normForward(TrainableParameters.PRE_NORM, h);
+                    pre = normForward(TrainableParameters.PRE_NORM, h, TOKEN_ROWS);
                     h = pre.y;
                 }
             } else {
@@ -150,13 +159,13 @@ public final class TrainingGraph {
                 h = b.out;
             }
             // The last block already returned the class token alone, [N, D].
-            fin = normForward(TrainableParameters.FINAL_NORM, h);
+            fin = normForward(TrainableParameters.FINAL_NORM, h, CLASS_ROWS);
             emb = fin.y;
             if (tp.inGraph(TrainableParameters.PROJECTION)) {
                 emb = op("MatMul", "image_embeds", fin.y, value(TrainableParameters.PROJECTION));
             }
         }
-        Linear head = linearForward(TrainableParameters.HEAD, emb, 1f);
+        Linear head = linearForward(TrainableParameters.HEAD, emb, 1f, CLASS_ROWS);
         g.floatOutput(head.y, LOGITS, BATCH, classes);
         if (mode == Mode.FORWARD) {
             return g;
@@ -280,6 +289,7 @@ public final class TrainingGraph {
         // stride == kernel, so the convolution is patchify + one matrix product; the weight keeps its [D, C, p, p] layout.
         String grid = op("Reshape", "patch_grid", x, ints(0, c, s.gridHeight(), p, s.gridWidth(), p));
         String patches = op("Reshape", "patches", transpose(grid, 0, 2, 4, 1, 3, 5), ints(-1, (long) c * p * p));
+        rowsOf(PATCH_ROWS, patches);
         String w = op("Reshape", "patch_w2d", value(TrainableParameters.PATCH_WEIGHT), ints(d, (long) c * p * p));
         String proj = present(TrainableParameters.PATCH_BIAS)
                 ? op("Gemm", "patch_proj", Map.of("transB", 1L), patches, w, value(TrainableParameters.PATCH_BIAS))
@@ -321,8 +331,7 @@ public final class TrainingGraph {
         }
         String dproj = op("Reshape", "d_patch_proj", dpatches, ints(-1, d));
         if (present(TrainableParameters.PATCH_BIAS)) {
-            grads.put(TrainableParameters.PATCH_BIAS, op("ReduceSum", "d_patch_bias", Map.of("keepdims", 0L),
-                    dproj, ints(0)));
+            grads.put(TrainableParameters.PATCH_BIAS, sumRows(dproj, PATCH_ROWS, "d_patch_bias"));
         }
         String dw = gemm("d_patch_w2d", dproj, e.patches2d, 1f, true, false); // [D, C p p]
         grads.put(TrainableParameters.PATCH_WEIGHT, op("Reshape", "d_patch_w", dw,
@@ -344,7 +353,8 @@ public final class TrainingGraph {
 
     private Block blockForward(int i, String x, boolean clsOnly) {
         String p = TrainableParameters.blockPrefix(i);
-        Norm n1 = normForward(p + "norm1", x);
+        String rows = clsOnly ? CLASS_ROWS : TOKEN_ROWS;
+        Norm n1 = normForward(p + "norm1", x, TOKEN_ROWS);
         Attention at = attentionForward(p + "attn", n1.y, clsOnly);
         String a = at.proj.y;
         if (present(p + "ls1")) {
@@ -352,25 +362,25 @@ public final class TrainingGraph {
         }
         String residual = clsOnly ? classRows(p + "x_cls", x) : x;
         String h = op("Add", p + "residual1", residual, a);
-        Norm n2 = normForward(p + "norm2", h);
+        Norm n2 = normForward(p + "norm2", h, rows);
         Linear fc1;
         Mlp mlp;
         String act;
         float fc2Scale;
         if (s.activation() == VitSpec.Activation.GELU) {
             float invSqrt2 = (float) (1 / Math.sqrt(2));
-            fc1 = linearForward(p + "mlp.fc1", n2.y, invSqrt2);  // u = x / √2
+            fc1 = linearForward(p + "mlp.fc1", n2.y, invSqrt2, rows);  // u = x / √2
             String e1 = op("Add", p + "act.e1", op("Erf", p + "act.erf", fc1.y), scalar(1f));
             act = op("Mul", p + "act.u_e1", fc1.y, e1);      // gelu(x) = u e1 / √2, the 1/√2 goes into fc2
             mlp = new Mlp(fc1.y, e1);
             fc2Scale = invSqrt2;
         } else {
-            fc1 = linearForward(p + "mlp.fc1", n2.y, 1f);
+            fc1 = linearForward(p + "mlp.fc1", n2.y, 1f, rows);
             act = activation(p + "act", fc1.y);
             mlp = new Mlp(fc1.y, null);
             fc2Scale = 1f;
         }
-        Linear fc2 = linearForward(p + "mlp.fc2", act, fc2Scale, 1f);
+        Linear fc2 = linearForward(p + "mlp.fc2", act, fc2Scale, 1f, rows);
         String m = fc2.y;
         if (present(p + "ls2")) {
             m = op("Mul", p + "ls2_out", m, value(p + "ls2"));
@@ -399,8 +409,7 @@ public final class TrainingGraph {
         String dm = dout;
         if (present(p + "ls2")) {
             if (tp.isTrainable(p + "ls2")) {
-                grads.put(p + "ls2", op("ReduceSum", p + "d_ls2", Map.of("keepdims", 0L),
-                        op("Mul", p + "d_ls2_terms", dout, b.fc2.y), ints(0)));
+                grads.put(p + "ls2", sumRows(op("Mul", p + "d_ls2_terms", dout, b.fc2.y), b.fc2.rows, p + "d_ls2"));
             }
             dm = op("Mul", p + "d_fc2_out", dout, value(p + "ls2"));
         }
@@ -422,8 +431,8 @@ public final class TrainingGraph {
         String da = dh;
         if (present(p + "ls1")) {
             if (tp.isTrainable(p + "ls1")) {
-                grads.put(p + "ls1", op("ReduceSum", p + "d_ls1", Map.of("keepdims", 0L),
-                        op("Mul", p + "d_ls1_terms", dh, b.attn.proj.y), ints(0)));
+                grads.put(p + "ls1", sumRows(op("Mul", p + "d_ls1_terms", dh, b.attn.proj.y), b.attn.proj.rows,
+                        p + "d_ls1"));
             }
             da = op("Mul", p + "d_attn_out", dh, value(p + "ls1"));
         }
@@ -446,7 +455,7 @@ public final class TrainingGraph {
     private Attention attentionForward(String name, String x, boolean clsOnly) {
         int heads = s.numHeads();
         int hd = s.headDim();
-        Linear qkv = linearForward(name + ".qkv", x, 1f);
+        Linear qkv = linearForward(name + ".qkv", x, 1f, TOKEN_ROWS);
         // [N T, 3D] -> [N, T, 3, heads, hd] -> [3, N, heads, T, hd]
         String split = op("Reshape", name + ".qkv_split", qkv.y, ints(-1, s.numTokens(), 3, heads, hd));
         String[] parts = g.ops("Split", name + ".qkv_parts", Map.of("axis", 0L), 3,
@@ -457,13 +466,11 @@ public final class TrainingGraph {
         if (clsOnly) {
             q = op("Slice", name + ".q_cls", q, ints(0), ints(1), ints(2));
         }
-        // MatMul by a transposed operand and a scalar Mul become one FusedMatMul in ONNX Runtime.
-        String scores = op("Mul", name + ".scaled", op("MatMul", name + ".scores", q, transpose(k, 0, 1, 3, 2)),
-                scalar(attentionScale()));
+        String scores = fusedMatMul(name + ".scores", q, k, false, true, attentionScale());
         String probs = op("Softmax", name + ".probs", Map.of("axis", -1L), scores);
         String ctx = op("MatMul", name + ".context", probs, v);
         String merged = op("Reshape", name + ".merge", transpose(ctx, 0, 2, 1, 3), ints(-1, s.hiddenSize()));
-        Linear proj = linearForward(name + ".proj", merged, 1f);
+        Linear proj = linearForward(name + ".proj", merged, 1f, clsOnly ? CLASS_ROWS : TOKEN_ROWS);
         return new Attention(qkv, q, k, v, probs, proj, clsOnly);
     }
 
@@ -473,15 +480,14 @@ public final class TrainingGraph {
         int queries = a.clsOnly ? 1 : s.numTokens();
         String dmerged = linearBackward(a.proj, dout, true);
         String dctx = transpose(op("Reshape", name + ".d_ctx_split", dmerged, ints(-1, queries, heads, hd)), 0, 2, 1, 3);
-        String dprobs = op("MatMul", name + ".d_probs", dctx, transpose(a.v, 0, 1, 3, 2));
-        String dv = op("MatMul", name + ".d_v", transpose(a.probs, 0, 1, 3, 2), dctx);
+        String dprobs = fusedMatMul(name + ".d_probs", dctx, a.v, false, true, 1f);
+        String dv = fusedMatMul(name + ".d_v", a.probs, dctx, true, false, 1f);
         // softmax: dx = y dy - y sum(y dy)
         String ydy = op("Mul", name + ".d_probs_y", dprobs, a.probs);
         String dot = op("ReduceSum", name + ".d_probs_dot", Map.of("keepdims", 1L), ydy, ints(-1));
         String dscores = op("Sub", name + ".d_scaled", ydy, op("Mul", name + ".d_probs_proj", a.probs, dot));
-        String scale = scalar(attentionScale());
-        String dq = op("Mul", name + ".d_q", op("MatMul", name + ".d_q_raw", dscores, a.k), scale);
-        String dk = op("Mul", name + ".d_k", op("MatMul", name + ".d_k_raw", transpose(dscores, 0, 1, 3, 2), a.q), scale);
+        String dq = fusedMatMul(name + ".d_q", dscores, a.k, false, false, attentionScale());
+        String dk = fusedMatMul(name + ".d_k", dscores, a.q, true, false, attentionScale());
         if (a.clsOnly) {
             dq = op("Pad", name + ".d_q_all", dq, ints(0, 0, 0, 0, 0, 0, s.numTokens() - 1, 0));
         }
@@ -502,10 +508,11 @@ public final class TrainingGraph {
      * {@code y = alpha · x W + beta · b + alpha · (lora alpha / r) · (x A) B} on rows ({@code xa} = x A when the layer
      * has an adapter): alpha = beta = 1/√2 puts exact GELU's 1/√2 on fc1's output, alpha = 1/√2 alone on fc2's input.
      */
-    private record Linear(String name, String x, String y, float alpha, float beta, String xa) {
+    private record Linear(String name, String x, String y, float alpha, float beta, String xa, String rows) {
     }
 
-    private Linear linearForward(String name, String x, float alpha, float beta) {
+    private Linear linearForward(String name, String x, float alpha, float beta, String rows) {
+        rowsOf(rows, x);
         String w = value(name + ".weight");
         boolean bias = present(name + ".bias");
         Map<String, Object> attrs = new LinkedHashMap<>();
@@ -523,11 +530,11 @@ public final class TrainingGraph {
             y = op("Gemm", name + ".out_lora", Map.of("alpha", (float) (alpha * tp.lora().scaling())), xa,
                     value(name + TrainableParameters.LORA_B), y);
         }
-        return new Linear(name, x, y, alpha, bias ? beta : 1f, xa);
+        return new Linear(name, x, y, alpha, bias ? beta : 1f, xa, rows);
     }
 
-    private Linear linearForward(String name, String x, float scale) {
-        return linearForward(name, x, scale, scale);
+    private Linear linearForward(String name, String x, float scale, String rows) {
+        return linearForward(name, x, scale, scale, rows);
     }
 
     /** Records the gradients of whatever trains in the layer and returns the gradient of its input (or null). */
@@ -537,7 +544,7 @@ public final class TrainingGraph {
             grads.put(w, gemm(l.name + ".d_weight", l.x, dy, l.alpha, true, false));
         }
         if (tp.isTrainable(l.name + ".bias")) {
-            String db = op("ReduceSum", l.name + ".d_bias", Map.of("keepdims", 0L), dy, ints(0));
+            String db = sumRows(dy, l.rows, l.name + ".d_bias");
             grads.put(l.name + ".bias", l.beta == 1f ? db : op("Mul", l.name + ".d_bias_scaled", db, scalar(l.beta)));
         }
         String dxa = null;
@@ -558,13 +565,14 @@ public final class TrainingGraph {
         return dx;
     }
 
-    private record Norm(String name, String x, String mean, String rstd, String y) {
+    private record Norm(String name, String x, String mean, String rstd, String y, String rows) {
     }
 
-    private Norm normForward(String name, String x) {
+    private Norm normForward(String name, String x, String rows) {
+        rowsOf(rows, x);
         String[] out = g.ops("LayerNormalization", name, Map.of("axis", -1L, "epsilon", (float) s.layerNormEps()), 3,
                 x, value(name + ".weight"), value(name + ".bias"));
-        return new Norm(name, x, out[1], out[2], out[0]);
+        return new Norm(name, x, out[1], out[2], out[0], rows);
     }
 
     /**
@@ -578,9 +586,9 @@ public final class TrainingGraph {
         }
         String xhat = op("Mul", n.name + ".xhat", op("Sub", n.name + ".centered", n.x, n.mean), n.rstd);
         if (trains) {
-            grads.put(n.name + ".weight", op("ReduceSum", n.name + ".d_weight", Map.of("keepdims", 0L),
-                    op("Mul", n.name + ".d_w_terms", dy, xhat), ints(0)));
-            grads.put(n.name + ".bias", op("ReduceSum", n.name + ".d_bias", Map.of("keepdims", 0L), dy, ints(0)));
+            grads.put(n.name + ".weight", sumRows(op("Mul", n.name + ".d_w_terms", dy, xhat), n.rows,
+                    n.name + ".d_weight"));
+            grads.put(n.name + ".bias", sumRows(dy, n.rows, n.name + ".d_bias"));
         }
         if (!needInput) {
             return null;
@@ -724,6 +732,18 @@ public final class TrainingGraph {
         return op("Transpose", x + ".T", Map.of("perm", perm), x);
     }
 
+    /**
+     * {@code alpha · op(a) · op(b)} over the last two axes of batched a and b, one ONNX Runtime FusedMatMul kernel:
+     * the transposes are strides to BLAS, never copies, and the scale rides along.
+     */
+    private String fusedMatMul(String hint, String a, String b, boolean transA, boolean transB, float alpha) {
+        Map<String, Object> attrs = new LinkedHashMap<>();
+        attrs.put("alpha", alpha);
+        attrs.put("transA", transA ? 1L : 0L);
+        attrs.put("transB", transB ? 1L : 0L);
+        return g.msOp("FusedMatMul", hint, attrs, a, b);
+    }
+
     /** {@code alpha · op(a) · op(b)} for 2-D a and b, op = transpose where asked. */
     private String gemm(String hint, String a, String b, float alpha, boolean transA, boolean transB) {
         Map<String, Object> attrs = new LinkedHashMap<>();
@@ -737,6 +757,23 @@ public final class TrainingGraph {
             attrs.put("transB", 1L);
         }
         return op("Gemm", hint, attrs, a, b);
+    }
+
+    /** Records that {@code x} has rows of kind {@code rows} (the first tensor seen of a kind defines its count). */
+    private void rowsOf(String rows, String x) {
+        rowsLike.putIfAbsent(rows, x);
+    }
+
+    /**
+     * Column sums of a [rows, k] matrix as a product with a row of ones: ONNX Runtime's GEMV reads the matrix once,
+     * 2-3x faster than its ReduceSum over axis 0 (measured on [6304, 768]).
+     */
+    private String sumRows(String x, String rows, String hint) {
+        String row = ones.computeIfAbsent(rows, k -> {
+            String n = op("Slice", k + "_count", op("Shape", k + "_shape", rowsLike.get(k)), ints(0), ints(1));
+            return op("Expand", k + "_ones", scalar(1f), op("Concat", k + "_ones_shape", Map.of("axis", 0L), ints(1), n));
+        });
+        return op("Reshape", hint, op("MatMul", hint + ".sum", row, x), ints(-1));
     }
 
     private String ints(long... values) {
