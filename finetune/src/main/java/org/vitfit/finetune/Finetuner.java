@@ -34,6 +34,10 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * The fine-tuning run: checks the output and inputs, scans the images, splits them (head-trainer's {@link Splits}),
@@ -233,15 +237,21 @@ public final class Finetuner {
                     SplitScore trainScore = new SplitScore(classes, o.multiLabel());
                     double lastLr = 0;
                     long seed = o.seed() ^ (epoch * 0x9E3779B97F4A7C15L);
+                    // The next batch is decoded, augmented and preprocessed while the current step runs.
+                    Future<Inputs.Prepared> next = inputs.prepare(augmented, batchRows(order, 0), seed, 0);
                     for (int from = 0; from < order.length; from += o.batchSize()) {
-                        int n = Math.min(o.batchSize(), order.length - from);
-                        int[] rows = Arrays.copyOfRange(order, from, from + n);
+                        Future<Inputs.Prepared> current = next;
+                        int[] rows = batchRows(order, from);
+                        int n = rows.length;
+                        int after = from + o.batchSize();
+                        next = after < order.length ? inputs.prepare(augmented, batchRows(order, after), seed, after)
+                                : null;
                         float[] targets = targets(rows);
                         double f = o.schedule().factor(session.steps(), warmup, totalSteps);
                         lastLr = o.lrBackbone() * f;
                         TrainingSession.Hyper h = new TrainingSession.Hyper((float) lastLr, (float) (o.lrHead() * f),
                                 (float) o.weightDecay(), 0.9f, 0.999f, 1e-8f, (float) o.maxGradNorm());
-                        try (Inputs.Batch b = inputs.batch(augmented, rows, seed, from)) {
+                        try (Inputs.Batch b = inputs.batch(current)) {
                             TrainingSession.StepResult r = session.step(b.tensor(), n, targets, h);
                             trainScore.add(r.logits(), targets, n, r.loss());
                         }
@@ -249,10 +259,9 @@ public final class Finetuner {
                     double trainSeconds = (System.nanoTime() - t0) / 1e9;
                     SplitScore valScore = new SplitScore(classes, o.multiLabel());
                     for (int from = 0; from < val.length; from += o.batchSize()) {
-                        int n = Math.min(o.batchSize(), val.length - from);
-                        int[] rows = Arrays.copyOfRange(val, from, from + n);
-                        try (Inputs.Batch b = inputs.batch(plain, rows, 0, 0)) {
-                            valScore.add(session.logits(b.tensor()), targets(rows), n, Double.NaN);
+                        int[] rows = batchRows(val, from);
+                        try (Inputs.Batch b = inputs.batch(inputs.prepare(plain, rows, 0, 0))) {
+                            valScore.add(session.logits(b.tensor()), targets(rows), rows.length, Double.NaN);
                         }
                     }
                     int done = epoch + 1;
@@ -279,6 +288,10 @@ public final class Finetuner {
             return device;
         }
 
+        private int[] batchRows(int[] all, int from) {
+            return Arrays.copyOfRange(all, from, Math.min(all.length, from + o.batchSize()));
+        }
+
         private float[] targets(int[] rows) {
             float[] t = new float[rows.length * classes];
             for (int i = 0; i < rows.length; i++) {
@@ -290,19 +303,31 @@ public final class Finetuner {
 
     /**
      * Where a batch's graph input comes from: preprocessed pixels (full fine-tuning), the frozen prefix run on
-     * (augmented) pixels, or the prefix outputs cached on disk when nothing is augmented. Buffers are allocated once.
+     * (augmented) pixels, or the prefix outputs cached on disk when nothing is augmented. The CPU side (reading,
+     * decoding, augmenting, preprocessing, or copying cached rows) runs on a background thread into one of two
+     * buffer slots, so the next batch is ready when a step ends; a slot is reused only after the step that read it.
      */
     private static final class Inputs implements AutoCloseable {
         private final FrozenPrefix prefix;
         private final PrefixCache cache;
         private final int batch;
-        private FloatBuffer pixels;
-        private float[] cached;
+        private final FloatBuffer[] pixels = new FloatBuffer[2];
+        private final float[][] cached = new float[2][];
+        private final ExecutorService loader = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "vitfit-batch-loader");
+            t.setDaemon(true);
+            return t;
+        });
+        private int slot;
 
         Inputs(FrozenPrefix prefix, PrefixCache cache, int batch) {
             this.prefix = prefix;
             this.cache = cache;
             this.batch = batch;
+        }
+
+        /** A batch's CPU-side data: preprocessed pixels, or cached prefix outputs. */
+        record Prepared(int n, PixelBatches source, FloatBuffer pixels, float[] cached) {
         }
 
         /** One batch's input tensor, and the prefix result that owns it when there is one. */
@@ -317,32 +342,60 @@ public final class Finetuner {
             }
         }
 
-        Batch batch(PixelBatches source, int[] rows, long seed, int position) throws OrtException {
-            OrtEnvironment env = OrtEnvironment.getEnvironment();
+        /** Starts preparing {@code rows} in the next free slot. */
+        Future<Prepared> prepare(PixelBatches source, int[] rows, long seed, int position) {
+            int s = slot;
+            slot = 1 - slot;
             int n = rows.length;
             if (cache != null && !source.augments()) {
-                if (cached == null) {
-                    cached = new float[batch * prefix.floatsPerRow()];
+                if (cached[s] == null) {
+                    cached[s] = new float[batch * prefix.floatsPerRow()];
                 }
-                cache.read(rows, cached);
-                return new Batch(OnnxTensor.createTensor(env, FloatBuffer.wrap(cached, 0, n * prefix.floatsPerRow()),
-                        prefix.shape(n)), null);
+                float[] dst = cached[s];
+                return loader.submit(() -> {
+                    cache.read(rows, dst);
+                    return new Prepared(n, source, null, dst);
+                });
             }
-            if (pixels == null) {
-                pixels = TrainingSession.direct(batch * source.floatsPerImage());
+            if (pixels[s] == null) {
+                pixels[s] = TrainingSession.direct(batch * source.floatsPerImage());
             }
-            FloatBuffer view = TrainingSession.view(pixels, n * source.floatsPerImage());
-            source.fill(rows, view, seed, position);
+            FloatBuffer view = TrainingSession.view(pixels[s], n * source.floatsPerImage());
+            return loader.submit(() -> {
+                source.fill(rows, view, seed, position, false);
+                return new Prepared(n, source, view, null);
+            });
+        }
+
+        /** Waits for a prepared batch and makes its graph input (running the frozen prefix when there is one). */
+        Batch batch(Future<Prepared> pending) throws OrtException {
+            Prepared p;
+            try {
+                p = pending.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while preparing a batch", e);
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof RuntimeException re) {
+                    throw re;
+                }
+                throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
+            }
+            OrtEnvironment env = OrtEnvironment.getEnvironment();
+            if (p.cached() != null) {
+                return new Batch(OnnxTensor.createTensor(env, FloatBuffer.wrap(p.cached(), 0,
+                        p.n() * prefix.floatsPerRow()), prefix.shape(p.n())), null);
+            }
             if (prefix == null) {
-                return new Batch(OnnxTensor.createTensor(env, view, source.shape(n)), null);
+                return new Batch(OnnxTensor.createTensor(env, p.pixels(), p.source().shape(p.n())), null);
             }
-            FrozenPrefix.Output out = prefix.run(view, source.shape(n));
+            FrozenPrefix.Output out = prefix.run(p.pixels(), p.source().shape(p.n()));
             return new Batch(out.tensor(), out);
         }
 
         @Override
         public void close() {
-            // direct buffers are freed with this object; the tensors were closed batch by batch
+            loader.shutdownNow();
         }
     }
 

@@ -52,8 +52,14 @@ final class PixelBatches {
      * seeded by {@code seed} and {@code position + i}, its place in the epoch.
      */
     void fill(int[] rows, FloatBuffer dst, long seed, int position) {
+        fill(rows, dst, seed, position, true);
+    }
+
+    /** @param parallel on the common pool; false on the calling thread (a loader overlapping a training step) */
+    void fill(int[] rows, FloatBuffer dst, long seed, int position, boolean parallel) {
         int per = preprocessor.floatsPerImage();
-        IntStream.range(0, rows.length).parallel().forEach(i -> {
+        IntStream indices = IntStream.range(0, rows.length);
+        (parallel ? indices.parallel() : indices).forEach(i -> {
             BufferedImage img = decode(rows[i]);
             if (augmentation != null) {
                 img = augmentation.apply(img, new Random(seed + 31L * (position + i)));
