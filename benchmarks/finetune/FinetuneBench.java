@@ -105,12 +105,13 @@ public final class FinetuneBench {
             targets[i * classes + i % classes] = 1;
         }
         TrainingSession.Opener opener = profile == null
-                ? model -> OnnxSessions.open(model, Device.CPU, threads)
+                ? model -> OnnxSessions.open(model, Device.CPU, TrainingSession.tuning(threads))
                 : model -> {
                     OrtSession.SessionOptions o = new OrtSession.SessionOptions();
                     o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
                     o.setIntraOpNumThreads(threads);
                     o.setInterOpNumThreads(1);
+                    o.setMemoryPatternOptimization(false);
                     o.enableProfiling(profile);
                     return new OnnxSessions.Opened(OrtEnvironment.getEnvironment().createSession(model, o), Device.CPU);
                 };

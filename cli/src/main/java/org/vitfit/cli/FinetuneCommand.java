@@ -14,8 +14,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "finetune",
         description = {
-                "Fine-tune a ViT (all of it, its last blocks, or low-rank adapters) and a classifier on labelled",
-                "images, through ONNX Runtime.",
+                "Fine-tune a ViT and a classifier on labelled images through ONNX Runtime.",
                 "",
                 "Trains with AdamW, the backbone at a lower learning rate than the new classifier, with warm-up and",
                 "a cosine (or one-cycle) schedule, gradient clipping, random crops and flips. --train-blocks K",

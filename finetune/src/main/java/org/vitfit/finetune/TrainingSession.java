@@ -72,7 +72,18 @@ public final class TrainingSession implements AutoCloseable {
      */
     public TrainingSession(TrainableParameters initial, TrainingGraph.Loss loss, Device device, int threads,
                            float[] m, float[] v, long steps) throws OrtException {
-        this(initial, loss, model -> OnnxSessions.open(model, device, threads), m, v, steps);
+        this(initial, loss, model -> OnnxSessions.open(model, device, tuning(threads)), m, v, steps);
+    }
+
+    /**
+     * Session settings for training graphs: {@link OnnxSessions}' defaults without the memory pattern. ONNX Runtime
+     * plans that pattern on the second run of a shape and allocates it as one new block beside what the first run
+     * left in its arena: 3.0 GB peak instead of 1.7 GB for a ViT-Tiny step at batch 32, at the same speed.
+     */
+    public static OnnxSessions.Tuning tuning(int threads) {
+        OnnxSessions.Tuning d = OnnxSessions.Tuning.defaults(threads);
+        return new OnnxSessions.Tuning(d.intraOpThreads(), d.interOpThreads(), d.memoryArena(), false,
+                d.optimizedModelCache(), d.config());
     }
 
     public TrainingSession(TrainableParameters initial, TrainingGraph.Loss loss, Opener opener, float[] m, float[] v,
