@@ -28,10 +28,10 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$WORK/load.txt"
 # The physical reference: ONNX Runtime's own float32 MatMul on a 4096 x 4096 product, same threads.
 java -cp "$CP" "$BENCH" peak "$THREADS" "$REPS" 4096 | tee -a "$OUT"
 
-for MODE in full blocks2 lora8; do
+for MODE in ${MODES:-full blocks2 lora8}; do
   java -Xmx2g -cp "$CP" "$BENCH" step "$CHECKPOINT" "$MODE" "$BATCH" "$THREADS" "$STEPS" "$REPS" | tee -a "$OUT"
 done
-for MODE in full blocks2 blocks2-cached lora8; do
+for MODE in ${TORCH_MODES:-full blocks2 blocks2-cached lora8}; do
   /usr/bin/python3 "$ROOT/benchmarks/finetune/torch_train.py" "$CHECKPOINT" "$MODE" "$BATCH" "$THREADS" "$STEPS" "$REPS" \
     | tee -a "$OUT"
 done
@@ -45,7 +45,10 @@ EPOCH_DATA=$WORK/epoch-images
 rm -rf "$EPOCH_DATA"
 for dir in "$WORK"/images/train/*/; do
   c=$(basename "$dir"); mkdir -p "$EPOCH_DATA/$c"
-  find "$dir" -name '*.jpg' | sort | head -n "$PER_CLASS" | xargs -I{} cp {} "$EPOCH_DATA/$c/"
+  n=0
+  while IFS= read -r f; do
+    cp "$f" "$EPOCH_DATA/$c/"; n=$((n + 1)); [ "$n" -ge "$PER_CLASS" ] && break
+  done < <(find "$dir" -name '*.jpg' | sort)
 done
 for MODE in full blocks2; do
   EXTRA=(); [ "$MODE" = blocks2 ] && EXTRA=(--train-blocks 2)
