@@ -577,7 +577,8 @@ public final class TrainingGraph {
 
     /**
      * dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·w and x̂ = (x − mean)·r recomputed from the forward's
-     * statistics; weight and bias gradients only when the norm trains.
+     * statistics; weight and bias gradients only when the norm trains. The two row means are products with w/D
+     * (mean(dx̂) = dy·w/D, mean(dx̂·x̂) = (dy·x̂)·w/D), and dy·x̂ also gives the weight gradient.
      */
     private String normBackward(Norm n, String dy, boolean needInput) {
         boolean trains = tp.isTrainable(n.name + ".weight");
@@ -585,18 +586,20 @@ public final class TrainingGraph {
             return null;
         }
         String xhat = op("Mul", n.name + ".xhat", op("Sub", n.name + ".centered", n.x, n.mean), n.rstd);
+        String dyXhat = op("Mul", n.name + ".d_w_terms", dy, xhat);
         if (trains) {
-            grads.put(n.name + ".weight", sumRows(op("Mul", n.name + ".d_w_terms", dy, xhat), n.rows,
-                    n.name + ".d_weight"));
+            grads.put(n.name + ".weight", sumRows(dyXhat, n.rows, n.name + ".d_weight"));
             grads.put(n.name + ".bias", sumRows(dy, n.rows, n.name + ".d_bias"));
         }
         if (!needInput) {
             return null;
         }
-        String dxhat = op("Mul", n.name + ".d_xhat", dy, value(n.name + ".weight"));
-        Map<String, Object> lastAxis = Map.of("axes", new long[] {-1}, "keepdims", 1L);
-        String meanD = op("ReduceMean", n.name + ".d_mean", lastAxis, dxhat);
-        String meanDX = op("ReduceMean", n.name + ".d_mean_x", lastAxis, op("Mul", n.name + ".d_xhat_x", dxhat, xhat));
+        String w = value(n.name + ".weight");
+        String wOverD = op("Reshape", n.name + ".w_col", op("Mul", n.name + ".w_over_d", w,
+                scalar(1f / s.hiddenSize())), ints(-1, 1));
+        String meanD = op("MatMul", n.name + ".d_mean", dy, wOverD);
+        String meanDX = op("MatMul", n.name + ".d_mean_x", dyXhat, wOverD);
+        String dxhat = op("Mul", n.name + ".d_xhat", dy, w);
         String inner = op("Sub", n.name + ".d_inner", op("Sub", n.name + ".d_c", dxhat, meanD),
                 op("Mul", n.name + ".d_proj", xhat, meanDX));
         return op("Mul", n.name + ".d_in", inner, n.rstd);
