@@ -6,7 +6,6 @@ import ai.onnxruntime.OrtException;
 import org.vitfit.convert.Converter;
 import org.vitfit.convert.Tensor;
 import org.vitfit.convert.VitParameters;
-import org.vitfit.convert.VitSpec;
 import org.vitfit.heads.SplitAssignment;
 import org.vitfit.heads.Splits;
 import org.vitfit.io.OutputKind;
@@ -33,7 +32,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
-import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -53,9 +51,6 @@ public final class Finetuner {
     public static final String HEAD_DIR = FinetuneOutput.HEAD_DIR;
     /** Checkpoint-and-cache directory beside the output: {@code <output>.finetune-state}. */
     public static final String STATE_SUFFIX = ".finetune-state";
-
-    /** Families whose forward pass the training graph reproduces (checked against the converter's graph). */
-    private static final Set<String> SUPPORTED = Set.of("timm_vit", "hf_vit", "dinov2", "clip_vision");
 
     /**
      * The outcome: the written model (null when the run stopped before its last epoch), the per-epoch history, the
@@ -79,9 +74,9 @@ public final class Finetuner {
             throws IOException, OrtException {
         output = output.toAbsolutePath().normalize();
         Path stateDir = output.resolveSibling(output.getFileName() + STATE_SUFFIX);
-        Converter.Loaded loaded = loadModel(model);
+        // The one place that says which families fine-tune (Swin and distilled DeiT are refused with a reason).
+        Converter.Loaded loaded = loadModel(model).requireFineTunable();
         VitParameters vit = loaded.parameters();
-        requireSupported(vit.spec(), model);
         List<SafeOutput.Input> inputs = new ArrayList<>(List.of(SafeOutput.Input.of("--input", input),
                 SafeOutput.Input.of("--model", model)));
         if (!Path.of(loaded.source()).toAbsolutePath().normalize().equals(model.toAbsolutePath().normalize())) {
@@ -418,21 +413,6 @@ public final class Finetuner {
             return l;
         }
         return Converter.load(model, Converter.Options.defaults());
-    }
-
-    /** The one place that says which model families fine-tuning handles. */
-    static void requireSupported(VitSpec spec, Path model) {
-        if (SUPPORTED.contains(spec.family())) {
-            return;
-        }
-        String family = spec.family().toLowerCase(Locale.ROOT);
-        if (family.contains("swin")) {
-            throw new IllegalArgumentException(model + " is a Swin Transformer; vitfit finetune does not support "
-                    + "Swin models yet. Use 'vitfit extract' and 'vitfit train' for a head on its frozen embeddings");
-        }
-        throw new IllegalArgumentException(model + " is a " + spec.family() + " model; vitfit finetune supports "
-                + String.join(", ", SUPPORTED.stream().sorted().toList()) + " models. Use 'vitfit extract' and "
-                + "'vitfit train' for a head on its frozen embeddings");
     }
 
     /** The model's own classifier when it already has exactly these classes, otherwise a zero-initialised one. */
