@@ -119,10 +119,12 @@ public final class Finetuner {
             log.printf(Locale.ROOT, "fine-tuning %s: %s; %d train / %d val / %d test images (%s), %d classes%n",
                     loaded.source(), describe(initial), train.length, val.length, test.length, split.origin(),
                     labels.size());
-            if (state != null) {
-                log.printf(finished ? "all %d epochs were done (%s); writing the output%n"
-                        : "resuming after epoch %d (step %d) from %s%n", state.epochsDone(),
-                        finished ? checkpoint.directory() : state.steps(), checkpoint.directory());
+            if (state != null && finished) {
+                log.printf("training had finished after epoch %d (%s); writing the output%n", state.epochsDone(),
+                        checkpoint.directory());
+            } else if (state != null) {
+                log.printf("resuming after epoch %d (step %d) from %s%n", state.epochsDone(), state.steps(),
+                        checkpoint.directory());
             }
             if (!finished) {
                 Training t = new Training(o, loaded, data, initial, loss, checkpoint, log, fingerprint, labels.size(),
