@@ -2,6 +2,7 @@ package org.vitfit.cli;
 
 import org.vitfit.finetune.FinetuneOptions;
 import org.vitfit.finetune.Finetuner;
+import org.vitfit.finetune.LoraConfig;
 import org.vitfit.finetune.LrSchedule;
 import org.vitfit.onnx.Device;
 import picocli.CommandLine.Command;
@@ -13,18 +14,23 @@ import java.util.concurrent.Callable;
 
 @Command(name = "finetune",
         description = {
-                "Fine-tune the whole ViT (backbone and a classifier) on labelled images, through ONNX Runtime.",
+                "Fine-tune a ViT and a classifier on labelled images through ONNX Runtime.",
                 "",
-                "Trains every weight with AdamW, the backbone at a lower learning rate than the new classifier,",
-                "with warm-up and a cosine (or one-cycle) schedule, gradient clipping, random resized crops and",
-                "flips. Validates every epoch (the input's val split, else a seeded --val-fraction of train),",
+                "Trains with AdamW, the backbone at a lower learning rate than the new classifier, with warm-up and",
+                "a cosine (or one-cycle) schedule, gradient clipping, random crops and flips. --train-blocks K",
+                "trains only the last K blocks, the final norm and the classifier; the frozen layers get no",
+                "gradient and, with --no-augment, run once per image into a cache. --lora-rank R trains low-rank",
+                "adapters instead of the blocks' weights and merges them into the written model. Validates every",
+                "epoch (a seeded --val-fraction of train; with a train/val split column, val is held out as test),",
                 "keeps the epoch with the lowest validation loss and stops early after --patience epochs without",
                 "one. A checkpoint is written every epoch to <output>.finetune-state/: re-running the same",
                 "command after a crash resumes after the last finished epoch. The result is a converted model",
                 "directory (embedding and logits outputs, class names) that extract, predict and export accept.",
                 "",
-                "Example:",
+                "Examples:",
                 "  vitfit finetune --model models/vit-tiny-patch16-224-augreg --input photos/ --output target/tuned",
+                "  vitfit finetune ... --train-blocks 2 --no-augment --lr-backbone 1e-4",
+                "  vitfit finetune ... --lora-rank 8 --lora-alpha 16 --lr-backbone 1e-3",
         },
         mixinStandardHelpOptions = true)
 final class FinetuneCommand implements Callable<Integer> {
@@ -83,13 +89,30 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--multilabel", description = "Several labels per image: sigmoid binary cross-entropy.")
     boolean multiLabel;
 
+    @Option(names = "--train-blocks", paramLabel = "K", description = "Train only the last K transformer blocks, "
+            + "the final norm and the classifier (0: the classifier alone); default: every layer. With "
+            + "--lora-rank: the last K blocks get adapters.")
+    Integer trainBlocks;
+
+    @Option(names = "--lora-rank", paramLabel = "R", description = "Train rank-R adapters (LoRA) on the blocks' "
+            + "linear layers instead of their weights; --lr-backbone is the adapters' learning rate.")
+    Integer loraRank;
+
+    @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA scaling numerator: updates are scaled by "
+            + "A/R (default: R, i.e. 1).")
+    Double loraAlpha;
+
+    @Option(names = "--lora-targets", paramLabel = "LIST", description = "Linear layers that get adapters, of "
+            + "qkv, proj, fc1, fc2 (default qkv).")
+    String loraTargets;
+
     @Option(names = "--device", paramLabel = "cpu|cuda[:N]", defaultValue = "cpu", description = "Where to run; cuda needs the -Pgpu build (default ${DEFAULT-VALUE}).")
     String device;
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "ONNX Runtime threads; 0 lets it choose.")
     int threads;
 
-    @Option(names = "--overwrite", description = "Replace --output if it exists.")
+    @Option(names = "--overwrite", description = "Replace --output if it is an earlier vitfit fine-tuned model.")
     boolean overwrite;
 
     @Override
@@ -99,9 +122,18 @@ final class FinetuneCommand implements Callable<Integer> {
             case "one-cycle", "onecycle" -> LrSchedule.ONE_CYCLE;
             default -> throw new IllegalArgumentException("--schedule must be cosine or one-cycle, got " + schedule);
         };
+        if (loraRank == null && (loraAlpha != null || loraTargets != null)) {
+            throw new IllegalArgumentException("--lora-alpha and --lora-targets need --lora-rank");
+        }
+        LoraConfig lora = loraRank == null ? null : new LoraConfig(loraRank, loraAlpha == null ? loraRank : loraAlpha,
+                LoraConfig.parseTargets(loraTargets == null ? "qkv" : loraTargets));
+        if (trainBlocks != null && trainBlocks < 0) {
+            throw new IllegalArgumentException("--train-blocks must be >= 0, got " + trainBlocks);
+        }
         FinetuneOptions o = new FinetuneOptions(epochs, batchSize, lrBackbone, lrHead, weightDecay, warmup, s,
                 clip == 0 ? Double.POSITIVE_INFINITY : clip, seed, patience, valFraction, !noAugment, 0.5, multiLabel,
-                Device.parse(device), threads, overwrite);
+                trainBlocks == null ? FinetuneOptions.ALL_BLOCKS : trainBlocks, lora, Device.parse(device), threads,
+                overwrite);
         Finetuner.Result r = Finetuner.run(model, input, output, o, System.out);
         if (r.model() == null) {
             System.out.println("stopped before the last epoch; run the same command again to resume");

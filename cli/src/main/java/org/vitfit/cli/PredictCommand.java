@@ -393,7 +393,7 @@ final class PredictCommand implements Callable<Integer> {
                 }
 
                 public boolean multiLabel() {
-                    return false;
+                    return d.multiLabel();
                 }
 
                 public List<Classification> classify(FloatBuffer pixels, int n) throws IOException {
@@ -402,14 +402,20 @@ final class PredictCommand implements Callable<Integer> {
                     float[][] logits = vit.runPixels(view.slice(), n, Set.of("logits")).get("logits");
                     List<Classification> out = new ArrayList<>(n);
                     for (float[] row : logits) {
-                        double[] p = TopK.softmax(row);
+                        // A model fine-tuned with --multilabel: one sigmoid per label, active above 0.5.
+                        double[] p = d.multiLabel() ? TopK.sigmoid(row) : TopK.softmax(row);
                         float[] probabilities = new float[p.length];
                         int best = 0;
+                        List<String> active = new ArrayList<>();
                         for (int j = 0; j < p.length; j++) {
                             probabilities[j] = (float) p[j];
                             best = p[j] > p[best] ? j : best;
+                            if (p[j] > 0.5) {
+                                active.add(labels.get(j));
+                            }
                         }
-                        out.add(new Classification(labels, probabilities, row, List.of(labels.get(best))));
+                        out.add(new Classification(labels, probabilities, row,
+                                d.multiLabel() ? active : List.of(labels.get(best))));
                     }
                     return out;
                 }

@@ -209,7 +209,7 @@ public final class Converter {
                 embeddingPooling(spec), built.outputs(),
                 built.outputs().contains(VitGraphBuilder.LOGITS) ? loaded.labels() : null,
                 loaded.weightsSha256(), null, precision.label(), VitfitVersion.get(), loaded.preprocessing(),
-                q.descriptor());
+                q.descriptor(), null);
         return SafeOutput.writeDirectory(out, kind, overwrite, inputs, dir -> {
             Path onnx = dir.resolve(ModelDescriptor.ONNX_FILE_NAME);
             try (OutputStream os = Files.newOutputStream(onnx, StandardOpenOption.CREATE_NEW)) {

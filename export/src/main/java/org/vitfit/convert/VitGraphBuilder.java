@@ -34,6 +34,8 @@ public final class VitGraphBuilder {
     public static final String LAST_HIDDEN_STATE = "last_hidden_state";
     public static final String LOGITS = "logits";
     public static final String POOLER_OUTPUT = "pooler_output";
+    /** Output of {@link #buildPrefix}. */
+    public static final String TOKENS = "prefix_tokens";
 
     private static final String BATCH = "batch";
 
@@ -70,31 +72,7 @@ public final class VitGraphBuilder {
             return swin(g, lin, p, patches, toolVersion, metadata);
         }
 
-        // Prefix tokens broadcast over the dynamic batch.
-        String batchShape = g.op("Shape", "input_shape", x);
-        String n = g.op("Slice", "batch_size", batchShape, g.int64Initializer("zero1", 0), g.int64Initializer("one1", 1));
-        List<String> prefix = new ArrayList<>();
-        prefix.add(expand(g, "cls", p.classToken(), n, 1, d));
-        if (p.distillationToken() != null) {
-            prefix.add(expand(g, "distillation", p.distillationToken(), n, 1, d));
-        }
-        if (p.registerTokens() != null) {
-            prefix.add(expand(g, "registers", p.registerTokens(), n, s.numRegisterTokens(), d));
-        }
-        String pos = g.floatInitializer("position_embeddings", p.positions().data(), p.positions().shape());
-        String tokens;
-        if (s.posEmbedSkipsPrefix()) {
-            String withPos = g.op("Add", "patches_pos", patches, pos);
-            prefix.add(withPos);
-            tokens = g.op("Concat", "tokens", Map.of("axis", 1L), prefix.toArray(String[]::new));
-        } else {
-            prefix.add(patches);
-            String cat = g.op("Concat", "tokens", Map.of("axis", 1L), prefix.toArray(String[]::new));
-            tokens = g.op("Add", "tokens_pos", cat, pos);
-        }
-        if (p.preNorm() != null) {
-            tokens = layerNorm(g, "pre_norm", tokens, p.preNorm(), s.layerNormEps());
-        }
+        String tokens = vitTokens(g, p, x, patches);
 
         String h = tokens;
         for (int i = 0; i < p.blocks().size(); i++) {
@@ -166,6 +144,59 @@ public final class VitGraphBuilder {
             }
         }
         return new Built(g.toModel(toolVersion, metadata), outputs, embeddingDim);
+    }
+
+    /**
+     * The embedding and the first {@code blocks} transformer blocks alone: {@code pixel_values} [N, C, H, W] in,
+     * {@link #TOKENS} [N, T, D] out, the residual stream entering block {@code blocks} (no final norm). Fine-tuning
+     * runs the frozen first layers of a model through this, so they compute exactly what the converted model does.
+     */
+    public static ModelProto buildPrefix(VitParameters p, int blocks, String toolVersion, Map<String, String> metadata) {
+        VitSpec s = p.spec();
+        if (s.swin() != null || blocks < 0 || blocks > p.blocks().size()) {
+            throw new IllegalArgumentException("a prefix of " + blocks + " blocks of a " + p.blocks().size()
+                    + "-block " + s.family() + " model");
+        }
+        OnnxGraph g = new OnnxGraph("vitfit_prefix_" + s.family());
+        String x = g.floatInput(INPUT, BATCH, s.channels(), s.imageHeight(), s.imageWidth());
+        String h = vitTokens(g, p, x, patchEmbedding(g, p, x));
+        for (int i = 0; i < blocks; i++) {
+            h = block(g, LinearEmitter.FLOAT, "blocks." + i, h, p.blocks().get(i), s);
+        }
+        g.floatOutput(h, TOKENS, BATCH, s.numTokens(), s.hiddenSize());
+        return g.toModel(toolVersion, metadata);
+    }
+
+    /** The class (distillation, register) tokens, position embeddings and the optional pre-norm: [N, T, D]. */
+    private static String vitTokens(OnnxGraph g, VitParameters p, String x, String patches) {
+        VitSpec s = p.spec();
+        int d = s.hiddenSize();
+        // Prefix tokens broadcast over the dynamic batch.
+        String batchShape = g.op("Shape", "input_shape", x);
+        String n = g.op("Slice", "batch_size", batchShape, g.int64Initializer("zero1", 0), g.int64Initializer("one1", 1));
+        List<String> prefix = new ArrayList<>();
+        prefix.add(expand(g, "cls", p.classToken(), n, 1, d));
+        if (p.distillationToken() != null) {
+            prefix.add(expand(g, "distillation", p.distillationToken(), n, 1, d));
+        }
+        if (p.registerTokens() != null) {
+            prefix.add(expand(g, "registers", p.registerTokens(), n, s.numRegisterTokens(), d));
+        }
+        String pos = g.floatInitializer("position_embeddings", p.positions().data(), p.positions().shape());
+        String tokens;
+        if (s.posEmbedSkipsPrefix()) {
+            String withPos = g.op("Add", "patches_pos", patches, pos);
+            prefix.add(withPos);
+            tokens = g.op("Concat", "tokens", Map.of("axis", 1L), prefix.toArray(String[]::new));
+        } else {
+            prefix.add(patches);
+            String cat = g.op("Concat", "tokens", Map.of("axis", 1L), prefix.toArray(String[]::new));
+            tokens = g.op("Add", "tokens_pos", cat, pos);
+        }
+        if (p.preNorm() != null) {
+            tokens = layerNorm(g, "pre_norm", tokens, p.preNorm(), s.layerNormEps());
+        }
+        return tokens;
     }
 
     /** Patch embedding: a strided convolution, then [N, D, h, w] -> [N, h*w, D]. */

@@ -1,82 +1,64 @@
 package org.vitfit.finetune;
 
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.vitfit.convert.Converter;
 import org.vitfit.convert.Tensor;
 import org.vitfit.convert.VitParameters;
-import org.vitfit.extract.InputItem;
-import org.vitfit.extract.InputScanner;
-import org.vitfit.extract.InputSet;
-import org.vitfit.heads.Head;
-import org.vitfit.heads.HeadTask;
-import org.vitfit.heads.LinearHeads;
-import org.vitfit.heads.Normalization;
-import org.vitfit.heads.Thresholds;
-import org.vitfit.preprocess.ImageDecodeException;
+import org.vitfit.heads.SplitAssignment;
+import org.vitfit.heads.Splits;
+import org.vitfit.io.OutputKind;
+import org.vitfit.io.SafeOutput;
 import org.vitfit.preprocess.ImageDecoder;
 import org.vitfit.preprocess.Preprocessor;
+import org.vitfit.runtime.Hashing;
 import org.vitfit.runtime.ModelDescriptor;
 
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.file.FileAlreadyExistsException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
-import java.util.TreeSet;
-import java.util.stream.IntStream;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
- * The fine-tuning loop: mini-batches with augmentation, one ONNX Runtime training step per batch, validation
- * and a resumable checkpoint every epoch, early stopping on validation loss, and at the end a converted model
- * directory (backbone + the fine-tuned classifier as {@code logits}) written with the best epoch's weights.
- *
- * <p>The checkpoint lives in {@code <output>.finetune-state/}: {@code state.json} (settings fingerprint, epoch,
- * step, history, best epoch, and the names of the two weight files), {@code current-E.bin} (parameters and AdamW
- * moments after epoch E) and {@code best-E.bin} (parameters of the best epoch E). The weight files carry their epoch
- * in the name and {@code state.json} is replaced last, so a crash at any point leaves a state.json whose files
- * match it; files it no longer names are deleted afterwards.
- * Re-running the same command after a crash continues after the last completed epoch and gives the same
- * result as an uninterrupted run (data order and augmentation are seeded per epoch).
+ * The fine-tuning run: checks the output and inputs, scans the images, splits them (head-trainer's {@link Splits}),
+ * trains what {@link TrainableParameters} says with one ONNX Runtime step per mini-batch, validates and checkpoints
+ * every epoch ({@link Checkpoint}), stops early on validation loss, and writes the kept epoch's model
+ * ({@link FinetuneOutput}). Re-running the same command after a crash continues after the last completed epoch and
+ * gives the same result as an uninterrupted run (data order and augmentation are seeded per epoch); after a crash
+ * while the output was written, it writes the output again.
  */
 public final class Finetuner {
 
     /** Where in the output the fine-tuned classifier is written as a head directory. */
-    public static final String HEAD_DIR = "head";
+    public static final String HEAD_DIR = FinetuneOutput.HEAD_DIR;
+    /** Checkpoint-and-cache directory beside the output: {@code <output>.finetune-state}. */
+    public static final String STATE_SUFFIX = ".finetune-state";
 
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-
-    /** One epoch's figures; {@code valScore} is accuracy (multi-class) or micro-F1 at 0.5 (multi-label). */
-    public record EpochRecord(int epoch, double trainLoss, double trainScore, double valLoss, double valScore,
-                              double seconds, double lrBackbone) {
-    }
-
-    /** The outcome: the written model, the per-epoch history, the epoch kept and, with a test split, its score. */
-    public record Result(ModelDescriptor model, List<EpochRecord> history, int bestEpoch, Double testScore,
-                         String device, boolean stoppedEarly, int trainRows, int valRows, int testRows) {
-    }
-
-    private record Rows(List<Path> files, List<float[]> targets) {
-        int size() {
-            return files.size();
-        }
+    /**
+     * The outcome: the written model (null when the run stopped before its last epoch), the per-epoch history, the
+     * epoch kept and the written model's validation and (with a test split) test score.
+     */
+    public record Result(ModelDescriptor model, List<EpochRecord> history, int bestEpoch, Double validationScore,
+                         Double testScore, String device, boolean stoppedEarly, int trainRows, int valRows,
+                         int testRows) {
     }
 
     private Finetuner() {
@@ -91,161 +73,327 @@ public final class Finetuner {
     static Result run(Path model, Path input, Path output, FinetuneOptions o, PrintStream log, int stopAfterEpochs)
             throws IOException, OrtException {
         output = output.toAbsolutePath().normalize();
-        if (Files.exists(output) && !o.overwrite()) {
-            throw new FileAlreadyExistsException(output.toString(), null, "output exists; choose another --output "
-                    + "or pass --overwrite");
-        }
+        Path stateDir = output.resolveSibling(output.getFileName() + STATE_SUFFIX);
+        // The one place that says which families fine-tune (Swin and distilled DeiT are refused with a reason).
         Converter.Loaded loaded = loadModel(model).requireFineTunable();
         VitParameters vit = loaded.parameters();
-        InputSet inputs = InputScanner.scan(input, List.of(), List.of());
-        List<String> labels = labels(inputs, o.multiLabel());
-        Map<String, Rows> splits = split(inputs, labels, o);
-        Rows train = splits.get("train");
-        Rows val = splits.get("val");
-        Rows test = splits.get("test");
-        if (train.size() == 0 || val.size() == 0) {
-            throw new IllegalArgumentException(input + ": " + train.size() + " training and " + val.size()
-                    + " validation images; fine-tuning needs both");
+        List<SafeOutput.Input> inputs = new ArrayList<>(List.of(SafeOutput.Input.of("--input", input),
+                SafeOutput.Input.of("--model", model)));
+        if (!Path.of(loaded.source()).toAbsolutePath().normalize().equals(model.toAbsolutePath().normalize())) {
+            inputs.add(SafeOutput.Input.of("checkpoint of --model", Path.of(loaded.source())));
         }
+        // Refuse before any work: the output and the checkpoint directory must be writable as what they are.
+        SafeOutput.checkDirectory(output, OutputKind.FINETUNE, o.overwrite(), inputs);
+        SafeOutput.checkInPlace(stateDir, OutputKind.FINETUNE_STATE, Checkpoint::isEarlierState, inputs);
 
-        TrainableParameters initial = TrainableParameters.of(vit, initialHead(loaded, labels));
-        List<String> stateOrder = new ArrayList<>();
-        Map<String, Integer> sizes = new LinkedHashMap<>();
-        for (TrainableParameters.Param p : initial.params()) {
-            stateOrder.add(p.name());
-            sizes.put(p.name(), p.size());
-        }
-        List<String> momentOrder = new ArrayList<>();
-        for (TrainableParameters.Param p : initial.params()) {
-            for (String k : List.of(TrainingGraph.firstMomentName(p.name()), TrainingGraph.secondMomentName(p.name()))) {
-                momentOrder.add(k);
-                sizes.put(k, p.size());
-            }
-        }
-        List<String> fullOrder = new ArrayList<>(stateOrder);
-        fullOrder.addAll(momentOrder);
-
-        Path stateDir = output.resolveSibling(output.getFileName() + ".finetune-state");
-        Files.createDirectories(stateDir);
-        String fingerprint = o.fingerprint() + "|" + loaded.weightsSha256() + "|" + String.join("\u0001", labels)
-                + "|" + train.size() + "/" + val.size();
-        List<EpochRecord> history = new ArrayList<>();
-        int startEpoch = 0;
-        long steps = 0;
-        int bestEpoch = -1;
-        double bestValLoss = Double.POSITIVE_INFINITY;
-        TrainableParameters start = initial;
-        Map<String, float[]> moments = null;
-        Path stateJson = stateDir.resolve("state.json");
-        if (Files.exists(stateJson)) {
-            JsonNode s = JSON.readTree(stateJson.toFile());
-            if (!fingerprint.equals(s.path("fingerprint").asText())) {
-                throw new IllegalArgumentException(stateDir + " holds a run with other settings, model or data; "
-                        + "delete it to start over or re-run with the same settings to resume");
-            }
-            Map<String, float[]> all = StateFiles.read(stateDir.resolve(s.path("current").asText()), fullOrder, sizes);
-            Map<String, float[]> values = new LinkedHashMap<>();
-            moments = new LinkedHashMap<>();
-            for (String k : stateOrder) {
-                values.put(k, all.get(k));
-            }
-            for (String k : momentOrder) {
-                moments.put(k, all.get(k));
-            }
-            start = initial.withValues(values);
-            startEpoch = s.path("epochsDone").asInt();
-            steps = s.path("steps").asLong();
-            bestEpoch = s.path("bestEpoch").asInt();
-            bestValLoss = s.path("bestValLoss").asDouble();
-            for (JsonNode e : s.path("history")) {
-                history.add(JSON.treeToValue(e, EpochRecord.class));
-            }
-            log.printf("resuming after epoch %d (step %d) from %s%n", startEpoch, steps, stateDir);
-        }
-
-        Preprocessor preprocessor = new Preprocessor(loaded.preprocessing());
         ImageDecoder decoder = ImageDecoder.forRecipe(loaded.preprocessing());
+        LabelledImages data = LabelledImages.scan(input, o.multiLabel(), decoder);
+        for (LabelledImages.Skipped s : data.skipped()) {
+            log.printf("skipped %s (%s): %s%n", s.path(), s.reason(), s.message());
+        }
+        SplitAssignment split = Splits.assign(data, o.multiLabel(), 1 - o.valFraction(), o.valFraction(), 0, o.seed());
+        int[] train = split.train();
+        int[] val = split.validation();
+        int[] test = split.test();
+        if (train.length == 0 || val.length == 0) {
+            throw new IllegalArgumentException(input + ": " + train.length + " training and " + val.length
+                    + " validation images (" + split.origin() + "); fine-tuning needs both");
+        }
+        List<String> labels = data.classes();
+        int trainBlocks = o.trainBlocks(vit.blocks().size());
+        TrainableParameters initial = TrainableParameters.of(vit, initialHead(loaded, labels), trainBlocks, o.lora(),
+                o.seed());
+        String fingerprint = fingerprint(o, loaded, data, split);
+        Preprocessor preprocessor = new Preprocessor(loaded.preprocessing());
+        PixelBatches plain = new PixelBatches(data, decoder, preprocessor, null);
         TrainingGraph.Loss loss = o.multiLabel() ? TrainingGraph.Loss.SIGMOID_BINARY_CROSS_ENTROPY
                 : TrainingGraph.Loss.SOFTMAX_CROSS_ENTROPY;
-        long stepsPerEpoch = (train.size() + o.batchSize() - 1) / o.batchSize();
-        long totalSteps = stepsPerEpoch * o.epochs();
-        long warmup = Math.round(o.warmupFraction() * totalSteps);
-        boolean stoppedEarly = history.size() > 0 && stoppedEarly(history, bestEpoch, o);
-        String device;
-        TrainableParameters best;
-        try (TrainingSession session = new TrainingSession(vit.spec(), start, loss, o.device(), o.threads(), moments, steps)) {
-            device = session.device().toString();
-            log.printf("fine-tuning %s on %s: %d train / %d val / %d test images, %d classes, %d epochs x %d steps%n",
-                    loaded.source(), device, train.size(), val.size(), test.size(), labels.size(), o.epochs(),
-                    stepsPerEpoch);
-            int ran = 0;
-            for (int epoch = startEpoch; epoch < o.epochs() && !stoppedEarly && ran < stopAfterEpochs; epoch++, ran++) {
-                long t0 = System.nanoTime();
-                int[] order = shuffled(train.size(), new Random(o.seed() * 1_000_003L + epoch));
-                double lossSum = 0;
-                long correct = 0;
-                double lastLr = 0;
-                for (int b = 0; b * o.batchSize() < order.length; b++) {
-                    int from = b * o.batchSize();
-                    int n = Math.min(o.batchSize(), order.length - from);
-                    int[] rows = java.util.Arrays.copyOfRange(order, from, from + n);
-                    float[] pixels = pixels(train, rows, preprocessor, decoder, o.augment(), o.cropScaleMin(),
-                            o.seed() ^ (epoch * 0x9E3779B97F4A7C15L), from);
-                    float[] targets = targets(train, rows, labels.size());
-                    double f = o.schedule().factor(session.steps(), warmup, totalSteps);
-                    lastLr = o.lrBackbone() * f;
-                    TrainingSession.StepResult r = session.step(pixels, n, targets, new TrainingSession.Hyper(
-                            (float) lastLr, (float) (o.lrHead() * f), (float) o.weightDecay(), 0.9f, 0.999f, 1e-8f,
-                            (float) o.maxGradNorm()));
-                    lossSum += r.loss() * n;
-                    correct += Math.round(score(r.logits(), targets, n, labels.size(), o.multiLabel()) * n);
-                }
-                double[] v = evaluate(session, val, preprocessor, decoder, o, labels.size());
-                double seconds = (System.nanoTime() - t0) / 1e9;
-                EpochRecord rec = new EpochRecord(epoch + 1, lossSum / train.size(), correct / (double) train.size(),
-                        v[0], v[1], seconds, lastLr);
-                history.add(rec);
-                log.printf(Locale.ROOT, "epoch %d/%d: train loss %.4f %s %.4f | val loss %.4f %s %.4f | %.1f s%n",
-                        rec.epoch(), o.epochs(), rec.trainLoss(), scoreName(o), rec.trainScore(), rec.valLoss(),
-                        scoreName(o), rec.valScore(), seconds);
-                Map<String, float[]> current = new LinkedHashMap<>(session.parameterValues());
-                if (rec.valLoss() < bestValLoss) {
-                    bestValLoss = rec.valLoss();
-                    bestEpoch = rec.epoch();
-                    StateFiles.write(stateDir.resolve(bestFile(bestEpoch)), stateOrder, current);
-                }
-                current.putAll(session.momentValues());
-                StateFiles.write(stateDir.resolve(currentFile(rec.epoch())), fullOrder, current);
-                writeState(stateJson, fingerprint, rec.epoch(), session.steps(), bestEpoch, bestValLoss, history);
-                deleteUnreferenced(stateDir, currentFile(rec.epoch()), bestFile(bestEpoch));
-                stoppedEarly = stoppedEarly(history, bestEpoch, o);
-                if (stoppedEarly) {
-                    log.printf("stopping early: no better validation loss for %d epochs%n", o.patience());
+
+        try (Checkpoint checkpoint = Checkpoint.open(stateDir, inputs)) {
+            Checkpoint.State state = checkpoint.read(fingerprint);
+            List<EpochRecord> history = state == null ? new ArrayList<>() : new ArrayList<>(state.history());
+            int bestEpoch = state == null ? -1 : state.bestEpoch();
+            String device = o.device().toString();
+            boolean stoppedEarly = !history.isEmpty() && stoppedEarly(history, bestEpoch, o);
+            boolean finished = stoppedEarly || history.size() >= o.epochs();
+            log.printf(Locale.ROOT, "fine-tuning %s: %s; %d train / %d val / %d test images (%s), %d classes%n",
+                    loaded.source(), describe(initial), train.length, val.length, test.length, split.origin(),
+                    labels.size());
+            if (state != null && finished) {
+                log.printf("training had finished after epoch %d (%s); writing the output%n", state.epochsDone(),
+                        checkpoint.directory());
+            } else if (state != null) {
+                log.printf("resuming after epoch %d (step %d) from %s%n", state.epochsDone(), state.steps(),
+                        checkpoint.directory());
+            }
+            if (!finished) {
+                Training t = new Training(o, loaded, data, initial, loss, checkpoint, log, fingerprint, labels.size(),
+                        preprocessor, decoder, plain);
+                device = t.run(train, val, state, history, stopAfterEpochs);
+                bestEpoch = t.bestEpoch;
+                stoppedEarly = t.stoppedEarly;
+                if (!stoppedEarly && history.size() < o.epochs()) {
+                    return new Result(null, history, bestEpoch, null, null, device, false, train.length, val.length,
+                            test.length);
                 }
             }
-            if (!stoppedEarly && history.size() < o.epochs()) {
-                return new Result(null, history, bestEpoch, null, device, false, train.size(), val.size(), test.size());
+            TrainableParameters best = initial.withFlat(checkpoint.readBest(bestEpoch, initial.size()));
+            VitParameters tunedVit = best.toVit(vit);
+            Converter.Loaded tuned = new Converter.Loaded(tunedVit, loaded.preprocessing(), labels,
+                    weightsSha256(loaded, best), "finetune:" + loaded.source());
+            Map<String, Object> report = report(o, device, initial, data, split, labels, bestEpoch, stoppedEarly,
+                    history);
+            FinetuneOutput.Written w = FinetuneOutput.write(output, o.overwrite(), inputs, tuned, data, val, test,
+                    plain, o, report);
+            double valScore = FinetuneOutput.headlineScore(w.validation());
+            Double testScore = w.test() == null ? null : FinetuneOutput.headlineScore(w.test());
+            log.println(w.validation().headline());
+            if (w.test() != null) {
+                log.println(w.test().headline());
             }
-            best = initial.withValues(StateFiles.read(stateDir.resolve(bestFile(bestEpoch)), stateOrder, sizes));
+            log.printf("wrote %s (epoch %d of %d kept); the checkpoint in %s can be deleted once you no longer need "
+                    + "to resume%n", output, bestEpoch, history.size(), checkpoint.directory());
+            return new Result(w.model(), history, bestEpoch, valScore, testScore, device, stoppedEarly, train.length,
+                    val.length, test.length);
+        }
+    }
+
+    /** The epochs loop; its sessions and caches live only while it trains. */
+    private static final class Training {
+        final FinetuneOptions o;
+        final Converter.Loaded loaded;
+        final LabelledImages data;
+        final TrainableParameters initial;
+        final TrainingGraph.Loss loss;
+        final Checkpoint checkpoint;
+        final PrintStream log;
+        final String fingerprint;
+        final int classes;
+        final Preprocessor preprocessor;
+        final PixelBatches plain;
+        final PixelBatches augmented;
+        int bestEpoch = -1;
+        double bestValLoss = Double.POSITIVE_INFINITY;
+        boolean stoppedEarly;
+
+        Training(FinetuneOptions o, Converter.Loaded loaded, LabelledImages data, TrainableParameters initial,
+                 TrainingGraph.Loss loss, Checkpoint checkpoint, PrintStream log, String fingerprint, int classes,
+                 Preprocessor preprocessor, ImageDecoder decoder, PixelBatches plain) {
+            this.o = o;
+            this.loaded = loaded;
+            this.data = data;
+            this.initial = initial;
+            this.loss = loss;
+            this.checkpoint = checkpoint;
+            this.log = log;
+            this.fingerprint = fingerprint;
+            this.classes = classes;
+            this.preprocessor = preprocessor;
+            this.plain = plain;
+            this.augmented = o.augment() ? new PixelBatches(data, decoder, preprocessor,
+                    new RandomCropFlip(o.cropScaleMin())) : plain;
         }
 
-        Double testScore = null;
-        if (test.size() > 0) {
-            try (TrainingSession eval = new TrainingSession(vit.spec(), best, loss, o.device(), o.threads(), null, 0)) {
-                testScore = evaluate(eval, test, preprocessor, decoder, o, labels.size())[1];
+        /** Trains until the last epoch, early stopping or {@code stopAfterEpochs}; returns the device used. */
+        String run(int[] train, int[] val, Checkpoint.State state, List<EpochRecord> history, int stopAfterEpochs)
+                throws IOException, OrtException {
+            TrainableParameters start = initial;
+            float[] m = null;
+            float[] v = null;
+            long steps = 0;
+            int startEpoch = 0;
+            if (state != null) {
+                float[][] saved = checkpoint.readCurrent(state.epochsDone(), initial.size());
+                start = initial.withFlat(saved[0]);
+                m = saved[1];
+                v = saved[2];
+                steps = state.steps();
+                startEpoch = state.epochsDone();
+                bestEpoch = state.bestEpoch();
+                bestValLoss = state.bestValLoss();
             }
-            log.printf(Locale.ROOT, "test %s of epoch %d: %.4f%n", scoreName(o), bestEpoch, testScore);
+            long stepsPerEpoch = (train.length + o.batchSize() - 1) / o.batchSize();
+            long totalSteps = stepsPerEpoch * o.epochs();
+            long warmup = Math.round(o.warmupFraction() * totalSteps);
+            String device;
+            try (FrozenPrefix prefix = FrozenPrefix.open(loaded.parameters(), initial, loaded.weightsSha256(),
+                    o.device(), o.threads());
+                 PrefixCache cache = prefix == null ? null : PrefixCache.fill(checkpoint.prefixCache(), data,
+                         o.augment() ? val : concat(train, val), prefix, plain, loaded.preprocessing(), o.batchSize(),
+                         log);
+                 TrainingSession session = new TrainingSession(start, loss, o.device(), o.threads(), m, v, steps);
+                 Inputs inputs = new Inputs(prefix, cache, o.batchSize())) {
+                device = session.device().toString();
+                log.printf("%d epochs x %d steps of %d images on %s%n", o.epochs(), stepsPerEpoch, o.batchSize(),
+                        device);
+                int ran = 0;
+                for (int epoch = startEpoch; epoch < o.epochs() && !stoppedEarly && ran < stopAfterEpochs;
+                     epoch++, ran++) {
+                    long t0 = System.nanoTime();
+                    int[] order = shuffled(train, new Random(o.seed() * 1_000_003L + epoch));
+                    SplitScore trainScore = new SplitScore(classes, o.multiLabel());
+                    double lastLr = 0;
+                    long seed = o.seed() ^ (epoch * 0x9E3779B97F4A7C15L);
+                    // The next batch is decoded, augmented and preprocessed while the current step runs.
+                    Future<Inputs.Prepared> next = inputs.prepare(augmented, batchRows(order, 0), seed, 0);
+                    for (int from = 0; from < order.length; from += o.batchSize()) {
+                        Future<Inputs.Prepared> current = next;
+                        int[] rows = batchRows(order, from);
+                        int n = rows.length;
+                        int after = from + o.batchSize();
+                        next = after < order.length ? inputs.prepare(augmented, batchRows(order, after), seed, after)
+                                : null;
+                        float[] targets = targets(rows);
+                        double f = o.schedule().factor(session.steps(), warmup, totalSteps);
+                        lastLr = o.lrBackbone() * f;
+                        TrainingSession.Hyper h = new TrainingSession.Hyper((float) lastLr, (float) (o.lrHead() * f),
+                                (float) o.weightDecay(), 0.9f, 0.999f, 1e-8f, (float) o.maxGradNorm());
+                        try (Inputs.Batch b = inputs.batch(current)) {
+                            TrainingSession.StepResult r = session.step(b.tensor(), n, targets, h);
+                            trainScore.add(r.logits(), targets, n, r.loss());
+                        }
+                    }
+                    double trainSeconds = (System.nanoTime() - t0) / 1e9;
+                    SplitScore valScore = new SplitScore(classes, o.multiLabel());
+                    for (int from = 0; from < val.length; from += o.batchSize()) {
+                        int[] rows = batchRows(val, from);
+                        try (Inputs.Batch b = inputs.batch(inputs.prepare(plain, rows, 0, 0))) {
+                            valScore.add(session.logits(b.tensor()), targets(rows), rows.length, Double.NaN);
+                        }
+                    }
+                    int done = epoch + 1;
+                    if (valScore.loss() < bestValLoss) {
+                        bestValLoss = valScore.loss();
+                        bestEpoch = done;
+                    }
+                    double seconds = (System.nanoTime() - t0) / 1e9;
+                    EpochRecord rec = new EpochRecord(done, trainScore.loss(), trainScore.score(), valScore.loss(),
+                            valScore.score(), seconds, trainSeconds, lastLr);
+                    history.add(rec);
+                    checkpoint.write(new Checkpoint.State(fingerprint, done, session.steps(), bestEpoch, bestValLoss,
+                            history), session.parameters(), session.firstMoment(), session.secondMoment());
+                    String score = o.multiLabel() ? "micro-F1" : "accuracy";
+                    log.printf(Locale.ROOT, "epoch %d/%d: train loss %.4f %s %.4f | val loss %.4f %s %.4f | %.1f s "
+                                    + "(%.1f img/s)%n", done, o.epochs(), rec.trainLoss(), score, rec.trainScore(),
+                            rec.valLoss(), score, rec.valScore(), seconds, train.length / trainSeconds);
+                    stoppedEarly = stoppedEarly(history, bestEpoch, o);
+                    if (stoppedEarly) {
+                        log.printf("stopping early: no better validation loss for %d epochs%n", o.patience());
+                    }
+                }
+            }
+            return device;
         }
-        VitParameters tuned = best.toVit(vit, best.head());
-        Converter.Loaded out = new Converter.Loaded(tuned, loaded.preprocessing(), labels, sha256(best, stateOrder),
-                "finetune:" + loaded.source());
-        ModelDescriptor descriptor = Converter.write(out, output, o.overwrite());
-        writeHead(output.resolve(HEAD_DIR), best.head(), labels, descriptor, o, bestEpoch);
-        Result result = new Result(descriptor, history, bestEpoch, testScore, device, stoppedEarly, train.size(),
-                val.size(), test.size());
-        writeReport(output.resolve("finetune.json"), result, o, labels);
-        log.printf("wrote %s (epoch %d of %d kept)%n", output, bestEpoch, history.size());
-        return result;
+
+        private int[] batchRows(int[] all, int from) {
+            return Arrays.copyOfRange(all, from, Math.min(all.length, from + o.batchSize()));
+        }
+
+        private float[] targets(int[] rows) {
+            float[] t = new float[rows.length * classes];
+            for (int i = 0; i < rows.length; i++) {
+                System.arraycopy(data.target(rows[i]), 0, t, i * classes, classes);
+            }
+            return t;
+        }
+    }
+
+    /**
+     * Where a batch's graph input comes from: preprocessed pixels (full fine-tuning), the frozen prefix run on
+     * (augmented) pixels, or the prefix outputs cached on disk when nothing is augmented. The CPU side (reading,
+     * decoding, augmenting, preprocessing, or copying cached rows) runs on a background thread into one of two
+     * buffer slots, so the next batch is ready when a step ends; a slot is reused only after the step that read it.
+     */
+    private static final class Inputs implements AutoCloseable {
+        private final FrozenPrefix prefix;
+        private final PrefixCache cache;
+        private final int batch;
+        private final FloatBuffer[] pixels = new FloatBuffer[2];
+        private final float[][] cached = new float[2][];
+        private final ExecutorService loader = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "vitfit-batch-loader");
+            t.setDaemon(true);
+            return t;
+        });
+        private int slot;
+
+        Inputs(FrozenPrefix prefix, PrefixCache cache, int batch) {
+            this.prefix = prefix;
+            this.cache = cache;
+            this.batch = batch;
+        }
+
+        /** A batch's CPU-side data: preprocessed pixels, or cached prefix outputs. */
+        record Prepared(int n, PixelBatches source, FloatBuffer pixels, float[] cached) {
+        }
+
+        /** One batch's input tensor, and the prefix result that owns it when there is one. */
+        record Batch(OnnxTensor tensor, FrozenPrefix.Output owner) implements AutoCloseable {
+            @Override
+            public void close() {
+                if (owner != null) {
+                    owner.close();
+                } else {
+                    tensor.close();
+                }
+            }
+        }
+
+        /** Starts preparing {@code rows} in the next free slot. */
+        Future<Prepared> prepare(PixelBatches source, int[] rows, long seed, int position) {
+            int s = slot;
+            slot = 1 - slot;
+            int n = rows.length;
+            if (cache != null && !source.augments()) {
+                if (cached[s] == null) {
+                    cached[s] = new float[batch * prefix.floatsPerRow()];
+                }
+                float[] dst = cached[s];
+                return loader.submit(() -> {
+                    cache.read(rows, dst);
+                    return new Prepared(n, source, null, dst);
+                });
+            }
+            if (pixels[s] == null) {
+                pixels[s] = TrainingSession.direct(batch * source.floatsPerImage());
+            }
+            FloatBuffer view = TrainingSession.view(pixels[s], n * source.floatsPerImage());
+            return loader.submit(() -> {
+                source.fill(rows, view, seed, position, false);
+                return new Prepared(n, source, view, null);
+            });
+        }
+
+        /** Waits for a prepared batch and makes its graph input (running the frozen prefix when there is one). */
+        Batch batch(Future<Prepared> pending) throws OrtException {
+            Prepared p;
+            try {
+                p = pending.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while preparing a batch", e);
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof RuntimeException re) {
+                    throw re;
+                }
+                throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
+            }
+            OrtEnvironment env = OrtEnvironment.getEnvironment();
+            if (p.cached() != null) {
+                return new Batch(OnnxTensor.createTensor(env, FloatBuffer.wrap(p.cached(), 0,
+                        p.n() * prefix.floatsPerRow()), prefix.shape(p.n())), null);
+            }
+            if (prefix == null) {
+                return new Batch(OnnxTensor.createTensor(env, p.pixels(), p.source().shape(p.n())), null);
+            }
+            FrozenPrefix.Output out = prefix.run(p.pixels(), p.source().shape(p.n()));
+            return new Batch(out.tensor(), out);
+        }
+
+        @Override
+        public void close() {
+            loader.shutdownNow();
+        }
     }
 
     // ---------------------------------------------------------------- model and data
@@ -273,66 +421,95 @@ public final class Finetuner {
     private static VitParameters.Linear initialHead(Converter.Loaded loaded, List<String> labels) {
         VitParameters p = loaded.parameters();
         int in = p.projection() != null ? (int) p.projection().dim(1) : p.spec().hiddenSize();
-        if (p.head() != null && labels.equals(loaded.labels()) && p.head().weight().dim(0) == in) {
+        if (p.head() != null && labels.equals(loaded.labels()) && p.head().weight().dim(0) == in
+                && !p.spec().headOnClsAndPatchMean()) {
             return p.head();
         }
         return new VitParameters.Linear(new Tensor(new float[in * labels.size()], new long[] {in, labels.size()}),
                 new Tensor(new float[labels.size()], new long[] {labels.size()}));
     }
 
-    private static List<String> labels(InputSet inputs, boolean multiLabel) {
-        TreeSet<String> all = new TreeSet<>();
-        for (InputItem item : inputs.items()) {
-            if (!multiLabel && item.labels().size() != 1) {
-                throw new IllegalArgumentException(item.path() + ": " + item.labels().size() + " labels; multi-class "
-                        + "fine-tuning needs exactly one per image (pass --multilabel for several)");
+    /**
+     * What a resumed run must share with the interrupted one: the settings, the model's weights and every image
+     * of every split with its content hash and labels, so added, removed, replaced or relabelled photos are noticed.
+     */
+    static String fingerprint(FinetuneOptions o, Converter.Loaded loaded, LabelledImages data, SplitAssignment split) {
+        MessageDigest md = Hashing.sha256();
+        md.update((o.fingerprint() + "\n" + loaded.weightsSha256() + "\n" + String.join("\u0001", data.classes()) + "\n")
+                .getBytes(StandardCharsets.UTF_8));
+        String[] names = {"train", "val", "test"};
+        int[][] parts = {split.train(), split.validation(), split.test()};
+        for (int p = 0; p < parts.length; p++) {
+            for (int r : parts[p]) {
+                LabelledImages.Image img = data.image(r);
+                md.update((names[p] + "\u0000" + img.path() + "\u0000" + img.sha256() + "\u0000"
+                        + String.join("\u0001", img.labels()) + "\n").getBytes(StandardCharsets.UTF_8));
             }
-            all.addAll(item.labels());
         }
-        if (all.size() < 2) {
-            throw new IllegalArgumentException("the input names " + all.size() + " class(es); fine-tuning needs at least 2");
-        }
-        return List.copyOf(all);
+        return HexFormat.of().formatHex(md.digest());
     }
 
-    /** train / val / test from the input's split column; without a val split, a seeded share of train. */
-    private static Map<String, Rows> split(InputSet inputs, List<String> labels, FinetuneOptions o) {
-        Map<String, Rows> out = new LinkedHashMap<>();
-        for (String s : List.of("train", "val", "test")) {
-            out.put(s, new Rows(new ArrayList<>(), new ArrayList<>()));
+    /** The identity recorded for the fine-tuned weights: the base checkpoint and the trained values. */
+    private static String weightsSha256(Converter.Loaded base, TrainableParameters tuned) {
+        MessageDigest md = Hashing.sha256();
+        md.update(base.weightsSha256().getBytes(StandardCharsets.UTF_8));
+        ByteBuffer b = ByteBuffer.allocate(tuned.size() * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        b.asFloatBuffer().put(tuned.flat());
+        md.update(b.array());
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    static String describe(TrainableParameters p) {
+        int depth = p.spec().numLayers();
+        String what;
+        if (p.lora() != null) {
+            what = String.format(Locale.ROOT, "LoRA r=%d alpha=%s on %s of the last %d of %d blocks + classifier",
+                    p.lora().rank(), trim(p.lora().alpha()), p.lora().targetList(), p.trainBlocks(), depth);
+        } else if (p.trainBlocks() == depth) {
+            what = "every layer (full fine-tuning)";
+        } else if (p.trainBlocks() == 0) {
+            what = "the classifier only (backbone frozen)";
+        } else {
+            what = "the last " + p.trainBlocks() + " of " + depth + " blocks + final norm + classifier";
         }
-        List<InputItem> trainItems = new ArrayList<>();
-        for (InputItem item : inputs.items()) {
-            String s = item.split() == null ? "train" : item.split().toLowerCase(Locale.ROOT);
-            switch (s) {
-                case "train" -> trainItems.add(item);
-                case "val", "valid", "validation" -> add(out.get("val"), item, labels);
-                case "test" -> add(out.get("test"), item, labels);
-                default -> throw new IllegalArgumentException(item.path() + ": unknown split '" + item.split()
-                        + "' (use train, val or test)");
-            }
-        }
-        boolean carve = out.get("val").size() == 0;
-        int[] order = shuffled(trainItems.size(), new Random(o.seed()));
-        int holdout = carve ? (int) Math.max(1, Math.round(o.valFraction() * trainItems.size())) : 0;
-        for (int i = 0; i < order.length; i++) {
-            add(out.get(i < holdout ? "val" : "train"), trainItems.get(order[i]), labels);
-        }
+        return String.format(Locale.ROOT, "training %s, %,d weights (%,d frozen)", what, p.size(), p.frozenCount());
+    }
+
+    private static String trim(double v) {
+        return v == Math.rint(v) ? String.valueOf((long) v) : String.valueOf(v);
+    }
+
+    private static Map<String, Object> report(FinetuneOptions o, String device, TrainableParameters initial,
+                                              LabelledImages data, SplitAssignment split, List<String> labels,
+                                              int bestEpoch, boolean stoppedEarly, List<EpochRecord> history) {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("options", o);
+        r.put("device", device);
+        r.put("trained", describe(initial));
+        r.put("trainableWeights", initial.size());
+        r.put("augmentation", o.augment() ? "random crop (torchvision RandomResizedCrop box, area " + o.cropScaleMin()
+                + "-1, aspect 3/4-4/3) + horizontal flip, then the model's preprocessing" : "none");
+        r.put("split", split.origin());
+        r.put("trainRows", split.train().length);
+        r.put("valRows", split.validation().length);
+        r.put("testRows", split.test().length);
+        r.put("labels", labels);
+        r.put("skippedImages", data.skipped());
+        r.put("bestEpoch", bestEpoch);
+        r.put("stoppedEarly", stoppedEarly);
+        r.put("history", history);
+        return r;
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
         return out;
     }
 
-    private static void add(Rows rows, InputItem item, List<String> labels) {
-        float[] t = new float[labels.size()];
-        for (String l : item.labels()) {
-            t[labels.indexOf(l)] = 1f;
-        }
-        rows.files().add(item.file());
-        rows.targets().add(t);
-    }
-
-    private static int[] shuffled(int n, Random r) {
-        int[] a = IntStream.range(0, n).toArray();
-        for (int i = n - 1; i > 0; i--) {
+    private static int[] shuffled(int[] rows, Random r) {
+        int[] a = rows.clone();
+        for (int i = a.length - 1; i > 0; i--) {
             int j = r.nextInt(i + 1);
             int t = a[i];
             a[i] = a[j];
@@ -341,212 +518,7 @@ public final class Finetuner {
         return a;
     }
 
-    /** Decodes, augments (random resized crop, horizontal flip) and preprocesses rows in parallel. */
-    private static float[] pixels(Rows data, int[] rows, Preprocessor pre, ImageDecoder decoder, boolean augment,
-                                  double cropScaleMin, long seed, int offset) {
-        int per = pre.floatsPerImage();
-        float[] out = new float[rows.length * per];
-        FloatBuffer buffer = FloatBuffer.wrap(out);
-        IntStream.range(0, rows.length).parallel().forEach(i -> {
-            Path file = data.files().get(rows[i]);
-            BufferedImage img;
-            try {
-                img = decoder.decode(file);
-            } catch (ImageDecodeException e) {
-                throw new IllegalArgumentException(file + ": " + e.getMessage() + "; remove or replace the image", e);
-            }
-            if (augment) {
-                img = Augment.apply(img, new Random(seed + 31L * (offset + i)), cropScaleMin);
-            }
-            pre.apply(img, buffer.duplicate(), i * per);
-        });
-        return out;
-    }
-
-    private static float[] targets(Rows data, int[] rows, int classes) {
-        float[] t = new float[rows.length * classes];
-        for (int i = 0; i < rows.length; i++) {
-            System.arraycopy(data.targets().get(rows[i]), 0, t, i * classes, classes);
-        }
-        return t;
-    }
-
-    /** {loss, score} of the session's current parameters on {@code data}, without augmentation. */
-    private static double[] evaluate(TrainingSession s, Rows data, Preprocessor pre, ImageDecoder decoder,
-                                     FinetuneOptions o, int classes) throws OrtException {
-        double lossSum = 0;
-        double scoreSum = 0;
-        for (int from = 0; from < data.size(); from += o.batchSize()) {
-            int n = Math.min(o.batchSize(), data.size() - from);
-            int[] rows = IntStream.range(from, from + n).toArray();
-            float[] targets = targets(data, rows, classes);
-            float[] logits = s.logits(pixels(data, rows, pre, decoder, false, 1, 0, 0), n);
-            lossSum += loss(logits, targets, n, classes, o.multiLabel()) * n;
-            scoreSum += score(logits, targets, n, classes, o.multiLabel()) * n;
-        }
-        return new double[] {lossSum / data.size(), scoreSum / data.size()};
-    }
-
-    static double loss(float[] z, float[] t, int n, int classes, boolean multiLabel) {
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            if (multiLabel) {
-                for (int c = 0; c < classes; c++) {
-                    double x = z[i * classes + c];
-                    sum += (Math.max(x, 0) - x * t[i * classes + c] + Math.log1p(Math.exp(-Math.abs(x)))) / classes;
-                }
-            } else {
-                double max = Double.NEGATIVE_INFINITY;
-                for (int c = 0; c < classes; c++) {
-                    max = Math.max(max, z[i * classes + c]);
-                }
-                double lse = 0;
-                for (int c = 0; c < classes; c++) {
-                    lse += Math.exp(z[i * classes + c] - max);
-                }
-                lse = max + Math.log(lse);
-                for (int c = 0; c < classes; c++) {
-                    sum -= t[i * classes + c] * (z[i * classes + c] - lse);
-                }
-            }
-        }
-        return sum / n;
-    }
-
-    /** Accuracy (multi-class) or micro-F1 at logit 0 (multi-label) of one batch. */
-    static double score(float[] z, float[] t, int n, int classes, boolean multiLabel) {
-        if (!multiLabel) {
-            int correct = 0;
-            for (int i = 0; i < n; i++) {
-                int arg = 0;
-                for (int c = 1; c < classes; c++) {
-                    if (z[i * classes + c] > z[i * classes + arg]) {
-                        arg = c;
-                    }
-                }
-                if (t[i * classes + arg] > 0.5f) {
-                    correct++;
-                }
-            }
-            return correct / (double) n;
-        }
-        int tp = 0;
-        int fp = 0;
-        int fn = 0;
-        for (int k = 0; k < n * classes; k++) {
-            boolean predicted = z[k] > 0;
-            boolean actual = t[k] > 0.5f;
-            tp += predicted && actual ? 1 : 0;
-            fp += predicted && !actual ? 1 : 0;
-            fn += !predicted && actual ? 1 : 0;
-        }
-        return tp == 0 ? 0 : 2.0 * tp / (2.0 * tp + fp + fn);
-    }
-
-    private static String scoreName(FinetuneOptions o) {
-        return o.multiLabel() ? "micro-F1" : "accuracy";
-    }
-
     private static boolean stoppedEarly(List<EpochRecord> history, int bestEpoch, FinetuneOptions o) {
         return o.patience() > 0 && history.get(history.size() - 1).epoch() - bestEpoch >= o.patience();
-    }
-
-    // ---------------------------------------------------------------- files
-
-    /**
-     * The fine-tuned classifier as a linear head directory (head-trainer's format) bound to the written model, so
-     * {@code vitfit export --model OUTPUT --head OUTPUT/head} makes a classifier file without retraining anything.
-     */
-    private static void writeHead(Path dir, VitParameters.Linear head, List<String> labels, ModelDescriptor model,
-                                  FinetuneOptions o, int bestEpoch) throws IOException {
-        int d = (int) head.weight().dim(0);
-        int k = labels.size();
-        float[][] weights = new float[k][d];
-        for (int i = 0; i < d; i++) {
-            for (int j = 0; j < k; j++) {
-                weights[j][i] = head.weight().data()[i * k + j];
-            }
-        }
-        Map<String, Object> training = new LinkedHashMap<>();
-        training.put("head", "linear");
-        training.put("trainer", "vitfit-finetune");
-        training.put("multilabel", o.multiLabel());
-        training.put("epochs", o.epochs());
-        training.put("keptEpoch", bestEpoch);
-        training.put("lrHead", o.lrHead());
-        training.put("lrBackbone", o.lrBackbone());
-        Head h = LinearHeads.fromWeights(o.multiLabel() ? HeadTask.MULTILABEL : HeadTask.MULTICLASS, labels, weights,
-                head.bias().data(), Normalization.none(), o.multiLabel() ? Thresholds.fixed(k) : null, model.onnxSha256(),
-                "vitfit finetune, trained jointly with the backbone (epoch " + bestEpoch + ")", training);
-        h.save(dir);
-    }
-
-    /** Parameters and AdamW moments after {@code epoch} (1-based). */
-    static String currentFile(int epoch) {
-        return "current-" + epoch + ".bin";
-    }
-
-    /** Parameters of the best epoch so far. */
-    static String bestFile(int epoch) {
-        return "best-" + epoch + ".bin";
-    }
-
-    /** Removes the weight files of earlier epochs, once the new state.json no longer names them. */
-    private static void deleteUnreferenced(Path stateDir, String current, String best) throws IOException {
-        try (var files = Files.list(stateDir)) {
-            for (Path f : files.toList()) {
-                String name = f.getFileName().toString();
-                if (name.endsWith(".bin") && !name.equals(current) && !name.equals(best)) {
-                    Files.delete(f);
-                }
-            }
-        }
-    }
-
-    private static void writeState(Path file, String fingerprint, int epochsDone, long steps, int bestEpoch,
-                                   double bestValLoss, List<EpochRecord> history) throws IOException {
-        ObjectNode s = JSON.createObjectNode();
-        s.put("fingerprint", fingerprint);
-        s.put("epochsDone", epochsDone);
-        s.put("steps", steps);
-        s.put("bestEpoch", bestEpoch);
-        s.put("bestValLoss", bestValLoss);
-        s.put("current", currentFile(epochsDone));
-        s.put("best", bestFile(bestEpoch));
-        ArrayNode h = s.putArray("history");
-        history.forEach(e -> h.add(JSON.valueToTree(e)));
-        StateFiles.writeString(file, JSON.writeValueAsString(s));
-    }
-
-    private static void writeReport(Path file, Result r, FinetuneOptions o, List<String> labels) throws IOException {
-        ObjectNode root = JSON.createObjectNode();
-        root.set("options", JSON.valueToTree(o));
-        root.put("device", r.device());
-        root.put("trainRows", r.trainRows());
-        root.put("valRows", r.valRows());
-        root.put("testRows", r.testRows());
-        root.set("labels", JSON.valueToTree(labels));
-        root.put("bestEpoch", r.bestEpoch());
-        root.put("stoppedEarly", r.stoppedEarly());
-        if (r.testScore() != null) {
-            root.put("testScore", r.testScore());
-        }
-        root.set("history", JSON.valueToTree(r.history()));
-        Files.writeString(file, JSON.writeValueAsString(root));
-    }
-
-    private static String sha256(TrainableParameters p, List<String> order) {
-        try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            for (String name : order) {
-                float[] v = p.value(name);
-                ByteBuffer b = ByteBuffer.allocate(v.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-                b.asFloatBuffer().put(v);
-                md.update(b.array());
-            }
-            return HexFormat.of().formatHex(md.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 }

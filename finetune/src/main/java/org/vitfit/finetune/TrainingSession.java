@@ -6,22 +6,23 @@ import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import org.vitfit.convert.VitSpec;
 import org.vitfit.onnx.Device;
 import org.vitfit.onnx.OnnxSessions;
 import org.vitfit.runtime.VitfitVersion;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
- * Runs the training graphs in ONNX Runtime. Parameters and AdamW moments live in {@link OnnxTensor}s: each
- * step's outputs become the next step's inputs without a round trip through Java arrays (the previous step's
- * result is closed once the new one exists). Java copies happen only for checkpoints and the final model.
+ * Runs the training graphs in ONNX Runtime. The flat parameter vector and its two AdamW moments live in two sets of
+ * direct buffers: a step reads one set and ONNX Runtime writes the updated values straight into the other (pinned
+ * outputs), then the roles swap. Nothing is allocated, copied or handed to the Java heap per step except the
+ * logits; the buffers are read in place for checkpoints.
  */
 public final class TrainingSession implements AutoCloseable {
 
@@ -34,57 +35,107 @@ public final class TrainingSession implements AutoCloseable {
     public record StepResult(float loss, float gradNorm, float[] logits) {
     }
 
-    /** Loss, logits and every parameter gradient for one batch (no update). */
-    public record Gradients(float loss, float[] logits, Map<String, float[]> grads) {
+    /** Loss, logits and the flat gradient for one batch (no update). */
+    public record Gradients(float loss, float[] logits, float[] flat) {
+        /** The gradient of one trainable tensor. */
+        public float[] of(TrainableParameters.Param p) {
+            float[] out = new float[p.size()];
+            System.arraycopy(flat, p.offset(), out, 0, p.size());
+            return out;
+        }
+    }
+
+    /** Opens a session for a training graph; tests and the benchmark pass one with profiling or other settings. */
+    @FunctionalInterface
+    public interface Opener {
+        OnnxSessions.Opened open(byte[] model) throws OrtException;
     }
 
     private final OrtEnvironment env = OrtEnvironment.getEnvironment();
-    private final VitSpec spec;
-    private final List<TrainableParameters.Param> params;
+    private final TrainableParameters layout;
     private final TrainingGraph.Loss loss;
-    private final Device wanted;
-    private final int threads;
+    private final Opener opener;
     private final int classes;
-    private final Map<TrainingGraph.Mode, OnnxSessions.Opened> sessions = new HashMap<>();
-    private final Map<String, OnnxTensor> state = new LinkedHashMap<>();
-    /** What owns the tensors in {@link #state}: the tensors themselves at first, later the last step's result. */
-    private final List<AutoCloseable> stateOwners = new ArrayList<>();
+    private final Map<TrainingGraph.Mode, OnnxSessions.Opened> sessions = new EnumMap<>(TrainingGraph.Mode.class);
+    private final FloatBuffer[] params = new FloatBuffer[2];
+    private final FloatBuffer[] firstMoment = new FloatBuffer[2];
+    private final FloatBuffer[] secondMoment = new FloatBuffer[2];
+    private final OnnxTensor[] paramTensors = new OnnxTensor[2];
+    private final OnnxTensor[] firstTensors = new OnnxTensor[2];
+    private final OnnxTensor[] secondTensors = new OnnxTensor[2];
+    private int current;
     private long steps;
 
     /**
-     * @param moments AdamW moments to resume from, keyed {@code m.NAME} / {@code v.NAME}; null starts at zero
-     * @param steps   optimiser steps already taken (for bias correction when resuming)
+     * @param m,v   AdamW moments to resume from (flat, like the parameters); null starts at zero
+     * @param steps optimiser steps already taken (for bias correction when resuming)
      */
-    public TrainingSession(VitSpec spec, TrainableParameters initial, TrainingGraph.Loss loss, Device device,
-                           int threads, Map<String, float[]> moments, long steps) throws OrtException {
-        this.spec = spec;
-        this.params = initial.params();
+    public TrainingSession(TrainableParameters initial, TrainingGraph.Loss loss, Device device, int threads,
+                           float[] m, float[] v, long steps) throws OrtException {
+        this(initial, loss, model -> OnnxSessions.open(model, device, tuning(threads)), m, v, steps);
+    }
+
+    /**
+     * Session settings for training graphs: {@link OnnxSessions}' defaults without the memory pattern. ONNX Runtime
+     * plans that pattern on the second run of a shape and allocates it as one new block beside what the first run
+     * left in its arena: 3.0 GB peak instead of 1.7 GB for a ViT-Tiny step at batch 32, at the same speed.
+     */
+    public static OnnxSessions.Tuning tuning(int threads) {
+        OnnxSessions.Tuning d = OnnxSessions.Tuning.defaults(threads);
+        return new OnnxSessions.Tuning(d.intraOpThreads(), d.interOpThreads(), d.memoryArena(), false,
+                d.optimizedModelCache(), d.config());
+    }
+
+    public TrainingSession(TrainableParameters initial, TrainingGraph.Loss loss, Opener opener, float[] m, float[] v,
+                           long steps) throws OrtException {
+        this.layout = initial;
         this.loss = loss;
-        this.wanted = device;
-        this.threads = threads;
+        this.opener = opener;
         this.steps = steps;
-        this.classes = (int) initial.tensor(TrainableParameters.HEAD + ".weight").dim(1);
+        this.classes = (int) initial.param(TrainableParameters.HEAD + ".weight").shape()[1];
+        int size = initial.size();
+        for (float[] given : new float[][] {m, v}) {
+            if (given != null && given.length != size) {
+                throw new IllegalArgumentException("resumed AdamW moments hold " + given.length + " values, the "
+                        + "trainable parameters " + size);
+            }
+        }
         try {
-            for (TrainableParameters.Param p : params) {
-                put(p.name(), initial.value(p.name()), p.shape());
-                String m = TrainingGraph.firstMomentName(p.name());
-                String v = TrainingGraph.secondMomentName(p.name());
-                put(m, moments == null ? new float[p.size()] : moments.get(m), p.shape());
-                put(v, moments == null ? new float[p.size()] : moments.get(v), p.shape());
+            for (int i = 0; i < 2; i++) {
+                params[i] = direct(size);
+                firstMoment[i] = direct(size);
+                secondMoment[i] = direct(size);
+                long[] shape = {size};
+                paramTensors[i] = OnnxTensor.createTensor(env, params[i], shape);
+                firstTensors[i] = OnnxTensor.createTensor(env, firstMoment[i], shape);
+                secondTensors[i] = OnnxTensor.createTensor(env, secondMoment[i], shape);
             }
         } catch (OrtException | RuntimeException e) {
-            closeState();
+            closeBuffers();
             throw e;
+        }
+        params[0].put(0, initial.flat());
+        if (m != null) {
+            firstMoment[0].put(0, m);
+        }
+        if (v != null) {
+            secondMoment[0].put(0, v);
         }
     }
 
-    private void put(String name, float[] values, long[] shape) throws OrtException {
-        if (values == null) {
-            throw new IllegalArgumentException("no values for " + name + " in the resumed optimiser state");
-        }
-        OnnxTensor t = OnnxTensor.createTensor(env, FloatBuffer.wrap(values), shape);
-        state.put(name, t);
-        stateOwners.add(t);
+    /** A zeroed direct buffer in native order: ONNX Runtime reads and writes it in place. */
+    public static FloatBuffer direct(int floats) {
+        return ByteBuffer.allocateDirect(Math.multiplyExact(floats, Float.BYTES)).order(ByteOrder.nativeOrder())
+                .asFloatBuffer();
+    }
+
+    /** The first {@code floats} values of {@code b} as a buffer of exactly that size (what a tensor needs). */
+    public static FloatBuffer view(FloatBuffer b, int floats) {
+        return b.duplicate().clear().limit(floats).slice();
+    }
+
+    public TrainableParameters layout() {
+        return layout;
     }
 
     public long steps() {
@@ -95,137 +146,121 @@ public final class TrainingSession implements AutoCloseable {
         return session(TrainingGraph.Mode.FORWARD).device();
     }
 
-    /** One AdamW step on a batch of {@code n} images; {@code targets} is [n, classes]. */
-    public StepResult step(float[] pixels, int n, float[] targets, Hyper h) throws OrtException {
+    /** The input tensor the graph expects ({@code pixel_values}, {@code tokens} or {@code embedding}), by name. */
+    public String inputName() {
+        return switch (layout.input()) {
+            case PIXELS -> TrainingGraph.PIXELS;
+            case TOKENS -> TrainingGraph.TOKENS;
+            case EMBEDDING -> TrainingGraph.EMBEDDING;
+        };
+    }
+
+    /**
+     * One AdamW step on a batch of {@code n} rows; {@code targets} is [n, classes]. A non-finite loss or gradient
+     * norm is refused before the parameters change (the update went into the other buffer set, which is dropped).
+     */
+    public StepResult step(OnnxTensor input, int n, float[] targets, Hyper h) throws OrtException {
         OrtSession session = session(TrainingGraph.Mode.TRAIN_STEP).session();
         long t = steps + 1;
-        List<OnnxTensor> temporary = new ArrayList<>();
-        Map<String, OnnxTensor> inputs = new HashMap<>(state);
-        OrtSession.Result result = null;
+        int next = 1 - current;
+        Map<String, OnnxTensor> inputs = new HashMap<>();
+        Map<String, OnnxTensor> temporary = new HashMap<>();
         try {
-            inputs.put(TrainingGraph.PIXELS, temp(temporary, OnnxTensor.createTensor(env, FloatBuffer.wrap(pixels), pixelShape(n))));
-            inputs.put(TrainingGraph.TARGETS, temp(temporary, OnnxTensor.createTensor(env, FloatBuffer.wrap(targets),
-                    new long[] {n, classes})));
-            scalar(inputs, temporary, TrainingGraph.LR_BACKBONE, h.lrBackbone());
-            scalar(inputs, temporary, TrainingGraph.LR_HEAD, h.lrHead());
-            scalar(inputs, temporary, TrainingGraph.WEIGHT_DECAY, h.weightDecay());
-            scalar(inputs, temporary, TrainingGraph.BETA1, h.beta1());
-            scalar(inputs, temporary, TrainingGraph.BETA2, h.beta2());
-            scalar(inputs, temporary, TrainingGraph.EPSILON, h.epsilon());
-            scalar(inputs, temporary, TrainingGraph.BIAS_CORRECTION1, (float) (1 - Math.pow(h.beta1(), t)));
-            scalar(inputs, temporary, TrainingGraph.BIAS_CORRECTION2, (float) (1 - Math.pow(h.beta2(), t)));
-            scalar(inputs, temporary, TrainingGraph.MAX_GRAD_NORM, h.maxGradNorm());
-            result = session.run(inputs);
-            float lossValue = scalarOutput(result, TrainingGraph.LOSS);
-            float gradNorm = scalarOutput(result, TrainingGraph.GRAD_NORM);
-            float[] logits = floats(result, TrainingGraph.LOGITS);
-            if (!Float.isFinite(lossValue) || !Float.isFinite(gradNorm)) {
-                throw new IllegalStateException("training diverged at step " + t + ": loss " + lossValue
-                        + ", gradient norm " + gradNorm + "; lower the learning rates or enable clipping");
+            inputs.put(inputName(), input);
+            temporary.put(TrainingGraph.TARGETS, OnnxTensor.createTensor(env, FloatBuffer.wrap(targets),
+                    new long[] {n, classes}));
+            temporary.put(TrainingGraph.LR_BACKBONE, OnnxTensor.createTensor(env, h.lrBackbone()));
+            temporary.put(TrainingGraph.LR_HEAD, OnnxTensor.createTensor(env, h.lrHead()));
+            temporary.put(TrainingGraph.WEIGHT_DECAY, OnnxTensor.createTensor(env, h.weightDecay()));
+            temporary.put(TrainingGraph.BETA1, OnnxTensor.createTensor(env, h.beta1()));
+            temporary.put(TrainingGraph.BETA2, OnnxTensor.createTensor(env, h.beta2()));
+            temporary.put(TrainingGraph.EPSILON, OnnxTensor.createTensor(env, h.epsilon()));
+            temporary.put(TrainingGraph.BIAS_CORRECTION1, OnnxTensor.createTensor(env, (float) (1 - Math.pow(h.beta1(), t))));
+            temporary.put(TrainingGraph.BIAS_CORRECTION2, OnnxTensor.createTensor(env, (float) (1 - Math.pow(h.beta2(), t))));
+            temporary.put(TrainingGraph.MAX_GRAD_NORM, OnnxTensor.createTensor(env, h.maxGradNorm()));
+            inputs.putAll(temporary);
+            inputs.put(TrainingGraph.PARAMS, paramTensors[current]);
+            inputs.put(TrainingGraph.FIRST_MOMENT, firstTensors[current]);
+            inputs.put(TrainingGraph.SECOND_MOMENT, secondTensors[current]);
+            Map<String, OnnxValue> pinned = Map.of(TrainingGraph.NEW_PARAMS, paramTensors[next],
+                    TrainingGraph.NEW_FIRST_MOMENT, firstTensors[next], TrainingGraph.NEW_SECOND_MOMENT,
+                    secondTensors[next]);
+            try (OrtSession.Result r = session.run(inputs, Set.of(TrainingGraph.LOSS, TrainingGraph.GRAD_NORM,
+                    TrainingGraph.LOGITS), pinned)) {
+                float lossValue = scalar(r, TrainingGraph.LOSS);
+                float gradNorm = scalar(r, TrainingGraph.GRAD_NORM);
+                if (!Float.isFinite(lossValue) || !Float.isFinite(gradNorm)) {
+                    throw new NonFiniteTrainingException("training diverged at step " + t + ": loss " + lossValue
+                            + ", gradient norm " + gradNorm + "; the weights of the step before are kept. Lower "
+                            + "the learning rates (--lr-backbone, --lr-head) or enable clipping (--clip 1)");
+                }
+                float[] logits = floats(r, TrainingGraph.LOGITS);
+                current = next;
+                steps = t;
+                return new StepResult(lossValue, gradNorm, logits);
             }
-            Map<String, OnnxTensor> next = new LinkedHashMap<>();
-            for (TrainableParameters.Param p : params) {
-                next.put(p.name(), tensor(result, TrainingGraph.updatedName(p.name())));
-                next.put(TrainingGraph.firstMomentName(p.name()), tensor(result, TrainingGraph.updatedFirstMomentName(p.name())));
-                next.put(TrainingGraph.secondMomentName(p.name()), tensor(result, TrainingGraph.updatedSecondMomentName(p.name())));
-            }
-            closeState();
-            state.putAll(next);
-            stateOwners.add(result);
-            result = null;
-            steps = t;
-            return new StepResult(lossValue, gradNorm, logits);
         } finally {
-            if (result != null) {
-                result.close();
-            }
-            temporary.forEach(OnnxTensor::close);
+            temporary.values().forEach(OnnxTensor::close);
         }
     }
 
     /** Logits [n, classes] of the current parameters. */
-    public float[] logits(float[] pixels, int n) throws OrtException {
+    public float[] logits(OnnxTensor input) throws OrtException {
         OrtSession session = session(TrainingGraph.Mode.FORWARD).session();
-        Map<String, OnnxTensor> inputs = parameterInputs();
-        try (OnnxTensor x = OnnxTensor.createTensor(env, FloatBuffer.wrap(pixels), pixelShape(n))) {
-            inputs.put(TrainingGraph.PIXELS, x);
-            try (OrtSession.Result r = session.run(inputs)) {
-                return floats(r, TrainingGraph.LOGITS);
-            }
+        Map<String, OnnxTensor> inputs = Map.of(inputName(), input, TrainingGraph.PARAMS, paramTensors[current]);
+        try (OrtSession.Result r = session.run(inputs)) {
+            return floats(r, TrainingGraph.LOGITS);
         }
     }
 
-    /** Loss, logits and all parameter gradients of the current parameters on one batch. */
-    public Gradients gradients(float[] pixels, int n, float[] targets) throws OrtException {
+    /** Loss, logits and the flat gradient of the current parameters on one batch. */
+    public Gradients gradients(OnnxTensor input, int n, float[] targets) throws OrtException {
         OrtSession session = session(TrainingGraph.Mode.GRADIENTS).session();
-        Map<String, OnnxTensor> inputs = parameterInputs();
-        try (OnnxTensor x = OnnxTensor.createTensor(env, FloatBuffer.wrap(pixels), pixelShape(n));
-             OnnxTensor y = OnnxTensor.createTensor(env, FloatBuffer.wrap(targets), new long[] {n, classes})) {
-            inputs.put(TrainingGraph.PIXELS, x);
-            inputs.put(TrainingGraph.TARGETS, y);
+        try (OnnxTensor y = OnnxTensor.createTensor(env, FloatBuffer.wrap(targets), new long[] {n, classes})) {
+            Map<String, OnnxTensor> inputs = Map.of(inputName(), input, TrainingGraph.TARGETS, y,
+                    TrainingGraph.PARAMS, paramTensors[current]);
             try (OrtSession.Result r = session.run(inputs)) {
-                Map<String, float[]> grads = new LinkedHashMap<>();
-                for (TrainableParameters.Param p : params) {
-                    grads.put(p.name(), floats(r, TrainingGraph.gradName(p.name())));
-                }
-                return new Gradients(scalarOutput(r, TrainingGraph.LOSS), floats(r, TrainingGraph.LOGITS), grads);
+                return new Gradients(scalar(r, TrainingGraph.LOSS), floats(r, TrainingGraph.LOGITS),
+                        floats(r, TrainingGraph.GRADIENTS));
             }
         }
     }
 
-    /** Copies of the current parameter values, by name. */
-    public Map<String, float[]> parameterValues() {
-        Map<String, float[]> out = new LinkedHashMap<>();
-        for (TrainableParameters.Param p : params) {
-            out.put(p.name(), copy(state.get(p.name())));
-        }
+    /** Read-only views of the current parameters and moments (flat), valid until the next step. */
+    public FloatBuffer parameters() {
+        return params[current].duplicate().rewind().asReadOnlyBuffer();
+    }
+
+    public FloatBuffer firstMoment() {
+        return firstMoment[current].duplicate().rewind().asReadOnlyBuffer();
+    }
+
+    public FloatBuffer secondMoment() {
+        return secondMoment[current].duplicate().rewind().asReadOnlyBuffer();
+    }
+
+    /** A copy of the current parameters as a layout with these values. */
+    public TrainableParameters current() {
+        float[] v = new float[layout.size()];
+        params[current].get(0, v);
+        return layout.withFlat(v);
+    }
+
+    static float[] copy(FloatBuffer b) {
+        float[] out = new float[b.remaining()];
+        b.duplicate().get(out);
         return out;
-    }
-
-    /** Copies of the AdamW moments, keyed {@code m.NAME} and {@code v.NAME}. */
-    public Map<String, float[]> momentValues() {
-        Map<String, float[]> out = new LinkedHashMap<>();
-        for (TrainableParameters.Param p : params) {
-            String m = TrainingGraph.firstMomentName(p.name());
-            String v = TrainingGraph.secondMomentName(p.name());
-            out.put(m, copy(state.get(m)));
-            out.put(v, copy(state.get(v)));
-        }
-        return out;
-    }
-
-    private Map<String, OnnxTensor> parameterInputs() {
-        Map<String, OnnxTensor> inputs = new HashMap<>();
-        for (TrainableParameters.Param p : params) {
-            inputs.put(p.name(), state.get(p.name()));
-        }
-        return inputs;
-    }
-
-    private long[] pixelShape(int n) {
-        return new long[] {n, spec.channels(), spec.imageHeight(), spec.imageWidth()};
     }
 
     private OnnxSessions.Opened session(TrainingGraph.Mode mode) throws OrtException {
         OnnxSessions.Opened s = sessions.get(mode);
         if (s == null) {
-            // In memory: a training graph is small (weights are inputs), and per-run graphs have no use for
-            // the runtime's on-disk cache of optimised models.
-            ModelProto model = TrainingGraph.build(spec, params, mode, loss, VitfitVersion.get());
-            s = OnnxSessions.open(model.toByteArray(), wanted, threads);
+            // In memory: the per-run graphs have no use for the runtime's on-disk cache of optimised models.
+            ModelProto model = TrainingGraph.build(layout, mode, loss, VitfitVersion.get());
+            s = opener.open(model.toByteArray());
             sessions.put(mode, s);
         }
         return s;
-    }
-
-    private void scalar(Map<String, OnnxTensor> inputs, List<OnnxTensor> temporary, String name, float value)
-            throws OrtException {
-        inputs.put(name, temp(temporary, OnnxTensor.createTensor(env, value)));
-    }
-
-    private static OnnxTensor temp(List<OnnxTensor> temporary, OnnxTensor t) {
-        temporary.add(t);
-        return t;
     }
 
     private static OnnxTensor tensor(OrtSession.Result r, String name) {
@@ -234,38 +269,39 @@ public final class TrainingSession implements AutoCloseable {
     }
 
     private static float[] floats(OrtSession.Result r, String name) {
-        return copy(tensor(r, name));
+        return copy(tensor(r, name).getFloatBuffer());
     }
 
-    private static float scalarOutput(OrtSession.Result r, String name) {
+    private static float scalar(OrtSession.Result r, String name) {
         return tensor(r, name).getFloatBuffer().get(0);
     }
 
-    private static float[] copy(OnnxTensor t) {
-        FloatBuffer fb = t.getFloatBuffer();
-        float[] out = new float[fb.remaining()];
-        fb.get(out);
-        return out;
-    }
-
-    private void closeState() {
-        for (AutoCloseable c : stateOwners) {
-            try {
-                c.close();
-            } catch (Exception e) {
-                throw new IllegalStateException("closing ONNX Runtime tensors failed: " + e.getMessage(), e);
+    private void closeBuffers() {
+        for (OnnxTensor[] set : new OnnxTensor[][] {paramTensors, firstTensors, secondTensors}) {
+            for (int i = 0; i < set.length; i++) {
+                if (set[i] != null) {
+                    set[i].close();
+                    set[i] = null;
+                }
             }
         }
-        stateOwners.clear();
-        state.clear();
     }
 
     @Override
     public void close() throws OrtException {
-        closeState();
+        closeBuffers();
         for (OnnxSessions.Opened s : sessions.values()) {
             s.close();
         }
         sessions.clear();
+    }
+
+    /** Training produced a non-finite loss or gradient: nothing of that step was kept. */
+    public static final class NonFiniteTrainingException extends IllegalStateException {
+        private static final long serialVersionUID = 1L;
+
+        NonFiniteTrainingException(String message) {
+            super(message);
+        }
     }
 }

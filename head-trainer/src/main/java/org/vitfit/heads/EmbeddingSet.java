@@ -14,7 +14,7 @@ import java.util.List;
  * split name (or null) and its image path. Built from an {@link EmbeddingCache} or directly (tests, other sources).
  * Construction rejects NaN and infinite components, naming the row, so nothing downstream has to.
  */
-public final class EmbeddingSet {
+public final class EmbeddingSet implements LabelledRows {
 
     private final float[] data;
     private final int dimension;
@@ -104,6 +104,7 @@ public final class EmbeddingSet {
                 "cache " + cache.directory());
     }
 
+    @Override
     public int size() {
         return size;
     }
@@ -121,15 +122,18 @@ public final class EmbeddingSet {
         return Arrays.copyOfRange(data, row * dimension, (row + 1) * dimension);
     }
 
+    @Override
     public List<String> labels(int row) {
         return labels.get(row);
     }
 
     /** The split column entry of {@code row}, or null (also when the set has no split column). */
+    @Override
     public String split(int row) {
         return splits == null ? null : splits.get(row);
     }
 
+    @Override
     public boolean hasSplitColumn() {
         return splits != null;
     }
@@ -142,11 +146,13 @@ public final class EmbeddingSet {
         return modelSha256;
     }
 
+    @Override
     public String source() {
         return source;
     }
 
     /** "row 12 (cats/001.jpg)" for error messages. */
+    @Override
     public String describeRow(int row) {
         return paths == null ? "row " + row : "row " + row + " (" + paths.get(row) + ")";
     }

@@ -1,15 +1,18 @@
 package org.vitfit.heads;
 
 import com.google.protobuf.Any;
-import com.google.protobuf.InvalidProtocolBufferException;
 import com.oracle.labs.mlrg.olcut.provenance.Provenance;
 import com.oracle.labs.mlrg.olcut.provenance.primitives.StringProvenance;
+import org.tribuo.ImmutableOutputInfo;
 import org.tribuo.Model;
 import org.tribuo.MutableDataset;
+import org.tribuo.Output;
+import org.tribuo.Tribuo;
 import org.tribuo.classification.Label;
 import org.tribuo.classification.LabelFactory;
 import org.tribuo.classification.sgd.objectives.LogMulticlass;
 import org.tribuo.classification.sgd.protos.ClassificationLinearSGDProto;
+import org.tribuo.impl.ModelDataCarrier;
 import org.tribuo.math.LinearParameters;
 import org.tribuo.math.la.DenseMatrix;
 import org.tribuo.math.optimisers.AdaGrad;
@@ -17,25 +20,30 @@ import org.tribuo.multilabel.MultiLabel;
 import org.tribuo.multilabel.MultiLabelFactory;
 import org.tribuo.multilabel.sgd.objectives.BinaryCrossEntropy;
 import org.tribuo.multilabel.sgd.protos.MultiLabelLinearSGDProto;
+import org.tribuo.protos.core.ModelDataProto;
 import org.tribuo.protos.core.ModelProto;
+import org.tribuo.provenance.ModelProvenance;
 import org.tribuo.provenance.SimpleDataSourceProvenance;
+import org.tribuo.provenance.TrainerProvenance;
 import org.vitfit.runtime.Finite;
 
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 /**
- * Builds a linear {@link Head} from weights trained elsewhere (Spark MLlib's logistic regression), so such a head is
- * saved, loaded, evaluated and exported exactly like one {@link HeadTrainer} trained.
+ * Builds a linear {@link Head} from weights trained elsewhere (Spark MLlib's logistic regression, vitfit finetune, the
+ * L-BFGS trainer), so such a head is saved, loaded, evaluated and exported exactly like any other.
  *
- * <p>Tribuo's linear models have no public constructor; the one public way in is their protobuf form. So a Tribuo
- * linear model with the right features and labels is laid out by a one-epoch fit on one placeholder row per label,
- * serialised, its weight matrix replaced by the given weights and biases, and deserialised. The placeholder fit
- * leaves no trace in the scores; the run provenance says where the weights came from.
+ * <p>Tribuo's linear models have no public constructor; the one public way in is their protobuf form, which is what
+ * this class writes: the model's metadata (feature and output domains from a dataset holding one placeholder row per
+ * label, never fitted), the given weights as {@link LinearParameters}, and the normaliser (and, multi-label, the
+ * decision threshold) of the objective Tribuo's own linear trainer would have used. Nothing is trained, so nothing is
+ * logged; the provenance says where the weights came from.
  */
 public final class LinearHeads {
 
@@ -133,8 +141,13 @@ public final class LinearHeads {
         }
         Finite.require(biases, "the biases", WEIGHT_ADVICE);
         boolean multiLabel = task == HeadTask.MULTILABEL;
-        Model<?> layout = multiLabel ? multiLabelLayout(labels, d, provenance) : multiClassLayout(labels, d, provenance);
-        List<String> order = Head.outputOrder(layout);
+        MutableDataset<?> domains = multiLabel ? multiLabelDomains(labels, d) : multiClassDomains(labels, d);
+        ImmutableOutputInfo<?> outputs = domains.getOutputIDInfo();
+        List<String> order = new ArrayList<>(k);
+        for (int id = 0; id < k; id++) {
+            Output<?> o = outputs.getOutput(id);
+            order.add(o instanceof Label l ? l.getLabel() : ((MultiLabel) o).getLabelString());
+        }
         int[] rowOf = new int[k];
         for (int id = 0; id < k; id++) {
             rowOf[id] = labels.indexOf(order.get(id));
@@ -148,10 +161,18 @@ public final class LinearHeads {
             }
             w.set(id, d, biases[rowOf[id]]);
         }
-        return withWeights(layout, new LinearParameters(w), k, d);
+        Model<?> model = linearModel(multiLabel, domains, new LinearParameters(w), provenance);
+        // Guards the layout assumed above against a Tribuo version that changes it.
+        if (model.getFeatureIDMap().size() != d || !Head.outputOrder(model).equals(order)) {
+            throw new IllegalStateException("Tribuo laid out " + model.getFeatureIDMap().size() + " features and "
+                    + "outputs " + Head.outputOrder(model) + " for " + d + "-dimensional weights over " + order
+                    + "; this Tribuo version is not supported by LinearHeads");
+        }
+        return model;
     }
 
-    private static Model<Label> multiClassLayout(List<String> labels, int d, Map<String, Provenance> provenance) {
+    /** One placeholder row per label: fixes the feature and output domains, and is never fitted. */
+    private static MutableDataset<Label> multiClassDomains(List<String> labels, int d) {
         LabelFactory factory = new LabelFactory();
         MutableDataset<Label> ds = new MutableDataset<>(placeholderSource(factory), factory);
         String[] names = FeatureNames.of(d);
@@ -159,12 +180,10 @@ public final class LinearHeads {
         for (String label : labels) {
             ds.add(FeatureNames.example(new Label(label), names, ones, 0, d));
         }
-        var trainer = new org.tribuo.classification.sgd.linear.LinearSGDTrainer(new LogMulticlass(),
-                new AdaGrad(0.1), 1, 1, 1, 1L);
-        return quietly(() -> trainer.train(ds, provenance));
+        return ds;
     }
 
-    private static Model<MultiLabel> multiLabelLayout(List<String> labels, int d, Map<String, Provenance> provenance) {
+    private static MutableDataset<MultiLabel> multiLabelDomains(List<String> labels, int d) {
         MultiLabelFactory factory = new MultiLabelFactory();
         MutableDataset<MultiLabel> ds = new MutableDataset<>(placeholderSource(factory), factory);
         String[] names = FeatureNames.of(d);
@@ -172,27 +191,57 @@ public final class LinearHeads {
         for (String label : labels) {
             ds.add(FeatureNames.example(new MultiLabel(label), names, ones, 0, d));
         }
-        var trainer = new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(new BinaryCrossEntropy(),
-                new AdaGrad(0.1), 1, 1, 1, 1L);
-        return quietly(() -> trainer.train(ds, provenance));
+        return ds;
     }
 
-    /** The placeholder fit's progress lines say nothing about the head; keep them out of every log. */
-    private static <M> M quietly(java.util.function.Supplier<M> fit) {
-        java.util.logging.Logger logger = java.util.logging.Logger.getLogger(
-                org.tribuo.common.sgd.AbstractSGDTrainer.class.getName());
-        java.util.logging.Level level = logger.getLevel();
-        logger.setLevel(java.util.logging.Level.WARNING);
-        try {
-            return fit.get();
-        } finally {
-            logger.setLevel(level);
+    /**
+     * The Tribuo linear model Tribuo's own linear SGD trainer would return with these parameters: softmax
+     * ({@link LogMulticlass}'s normaliser) or per-label sigmoid and threshold ({@link BinaryCrossEntropy}'s), read
+     * back through {@link Model#deserialize} from the protobuf form written here.
+     */
+    private static Model<?> linearModel(boolean multiLabel, MutableDataset<?> domains, LinearParameters parameters,
+                                        Map<String, Provenance> instanceProvenance) {
+        TrainerProvenance trainer;
+        String className;
+        if (multiLabel) {
+            trainer = new org.tribuo.multilabel.sgd.linear.LinearSGDTrainer(new BinaryCrossEntropy(),
+                    new AdaGrad(0.1), 1, 1, 1, 1L).getProvenance();
+            className = org.tribuo.multilabel.sgd.linear.LinearSGDModel.class.getName();
+        } else {
+            trainer = new org.tribuo.classification.sgd.linear.LinearSGDTrainer(new LogMulticlass(),
+                    new AdaGrad(0.1), 1, 1, 1, 1L).getProvenance();
+            className = org.tribuo.classification.sgd.linear.LinearSGDModel.class.getName();
         }
+        ModelProvenance provenance = new ModelProvenance(className, OffsetDateTime.now(ZoneOffset.UTC),
+                domains.getProvenance(), trainer, instanceProvenance);
+        ModelDataProto metadata = metadata(domains, provenance);
+        Any data;
+        int version;
+        if (multiLabel) {
+            BinaryCrossEntropy objective = new BinaryCrossEntropy();
+            data = Any.pack(MultiLabelLinearSGDProto.newBuilder().setMetadata(metadata)
+                    .setParams(parameters.serialize()).setNormalizer(objective.getNormalizer().serialize())
+                    .setThreshold(objective.threshold()).build());
+            version = org.tribuo.multilabel.sgd.linear.LinearSGDModel.CURRENT_VERSION;
+        } else {
+            data = Any.pack(ClassificationLinearSGDProto.newBuilder().setMetadata(metadata)
+                    .setParams(parameters.serialize()).setNormalizer(new LogMulticlass().getNormalizer().serialize())
+                    .build());
+            version = org.tribuo.classification.sgd.linear.LinearSGDModel.CURRENT_VERSION;
+        }
+        return Model.deserialize(ModelProto.newBuilder().setVersion(version).setClassName(className)
+                .setSerializedData(data).build());
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static ModelDataProto metadata(MutableDataset<?> domains, ModelProvenance provenance) {
+        return new ModelDataCarrier("linear-sgd-model", provenance, domains.getFeatureIDMap(),
+                domains.getOutputIDInfo(), true, Tribuo.VERSION).serialize();
     }
 
     private static <T extends org.tribuo.Output<T>> SimpleDataSourceProvenance placeholderSource(
             org.tribuo.OutputFactory<T> factory) {
-        return new SimpleDataSourceProvenance("one placeholder row per label (model layout only; weights replaced)",
+        return new SimpleDataSourceProvenance("one placeholder row per label (model domains only; never fitted)",
                 factory);
     }
 
@@ -200,40 +249,5 @@ public final class LinearHeads {
         float[] x = new float[d];
         java.util.Arrays.fill(x, 1f);
         return x;
-    }
-
-    /** The same model with its parameters replaced, through Tribuo's protobuf form. */
-    private static Model<?> withWeights(Model<?> layout, LinearParameters parameters, int k, int d) {
-        ModelProto proto = layout.serialize();
-        Any data = proto.getSerializedData();
-        try {
-            Any replaced;
-            if (data.is(ClassificationLinearSGDProto.class)) {
-                ClassificationLinearSGDProto p = data.unpack(ClassificationLinearSGDProto.class);
-                checkLayout(p.getParams().getSerializedData().getTypeUrl(), parameters, layout, d);
-                replaced = Any.pack(p.toBuilder().setParams(parameters.serialize()).build());
-            } else if (data.is(MultiLabelLinearSGDProto.class)) {
-                MultiLabelLinearSGDProto p = data.unpack(MultiLabelLinearSGDProto.class);
-                checkLayout(p.getParams().getSerializedData().getTypeUrl(), parameters, layout, d);
-                replaced = Any.pack(p.toBuilder().setParams(parameters.serialize()).build());
-            } else {
-                throw new IllegalStateException("unexpected Tribuo model data " + data.getTypeUrl());
-            }
-            return Model.deserialize(proto.toBuilder().setSerializedData(replaced).build());
-        } catch (InvalidProtocolBufferException e) {
-            throw new IllegalStateException("Tribuo could not read back its own linear model: " + e.getMessage(), e);
-        }
-    }
-
-    /** Guards the weight layout assumed above against a Tribuo version that changes it. */
-    private static void checkLayout(String typeUrl, LinearParameters parameters, Model<?> layout, int d) {
-        if (!typeUrl.equals(parameters.serialize().getSerializedData().getTypeUrl())) {
-            throw new IllegalStateException(layout.getClass().getName() + " stores " + typeUrl
-                    + ", not LinearParameters; this Tribuo version is not supported by LinearHeads");
-        }
-        if (layout.getFeatureIDMap().size() != d) {
-            throw new IllegalStateException("Tribuo laid out " + layout.getFeatureIDMap().size() + " features for "
-                    + d + "-dimensional weights");
-        }
     }
 }

@@ -27,7 +27,7 @@ public final class Splits {
      * (stratified, {@code validation} of it), so reported metrics never come from rows that tuned the head. Without
      * a column: a stratified split with the given fractions (which must sum to 1).
      */
-    public static SplitAssignment assign(EmbeddingSet set, boolean multiLabel, double train, double validation,
+    public static SplitAssignment assign(LabelledRows set, boolean multiLabel, double train, double validation,
                                          double test, long seed) {
         checkFractions(train, validation, test);
         if (set.hasSplitColumn()) {
@@ -54,7 +54,7 @@ public final class Splits {
     }
 
     /** The split column's assignment, or null when it marks only training rows (then fractions decide). */
-    private static SplitAssignment fromColumn(EmbeddingSet set, boolean multiLabel, double carveFraction, long seed) {
+    private static SplitAssignment fromColumn(LabelledRows set, boolean multiLabel, double carveFraction, long seed) {
         List<Integer> train = new ArrayList<>();
         List<Integer> val = new ArrayList<>();
         List<Integer> test = new ArrayList<>();
@@ -164,7 +164,7 @@ public final class Splits {
         return out;
     }
 
-    private static int[][] stratify(EmbeddingSet set, int[] rows, boolean multiLabel, double[] fractions, long seed) {
+    private static int[][] stratify(LabelledRows set, int[] rows, boolean multiLabel, double[] fractions, long seed) {
         List<List<String>> labels = new ArrayList<>(rows.length);
         for (int r : rows) {
             labels.add(set.labels(r));

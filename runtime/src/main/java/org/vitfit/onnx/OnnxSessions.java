@@ -122,6 +122,11 @@ public final class OnnxSessions {
                 Tuning.defaults(intraOpThreads).withOptimizedModelCache(false));
     }
 
+    /** Opens a model held in memory with {@code tuning} (the optimised-model cache does not apply to it). */
+    public static Opened open(byte[] model, Device wanted, Tuning tuning) throws OrtException {
+        return open((env, options) -> env.createSession(model, options), wanted, tuning.withOptimizedModelCache(false));
+    }
+
     private interface SessionFactory {
         OrtSession create(OrtEnvironment env, OrtSession.SessionOptions options) throws OrtException;
     }

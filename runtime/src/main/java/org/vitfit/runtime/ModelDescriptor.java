@@ -44,6 +44,8 @@ import java.util.Map;
  * @param toolVersion    vitfit version that wrote the model
  * @param preprocessing  the preprocessing recipe
  * @param quantization   how an int8 model was quantised (null for fp32 and fp16)
+ * @param task           what {@code logits} are for: {@value #MULTILABEL} (independent sigmoid per label, a model
+ *                       fine-tuned with {@code --multilabel}) or absent/{@value #MULTICLASS} (softmax over labels)
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @JsonIgnoreProperties(ignoreUnknown = true)
@@ -70,7 +72,8 @@ public record ModelDescriptor(
         String precision,
         String toolVersion,
         PreprocessRecipe preprocessing,
-        Quantization quantization) {
+        Quantization quantization,
+        String task) {
 
     /**
      * How an int8 model was made.
@@ -100,7 +103,18 @@ public record ModelDescriptor(
     public record Calibration(String source, int images, int skipped, String imagesSha256) {
     }
 
-    /** As the canonical constructor, for a model that is not int8. */
+    public static final String FORMAT = "vitfit-model";
+    public static final String FILE_NAME = "vitfit-model.json";
+    public static final String ONNX_FILE_NAME = "model.onnx";
+    public static final String MULTICLASS = "multiclass";
+    public static final String MULTILABEL = "multilabel";
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /**
+     * A descriptor that is not int8 and has no task (what every writer before fine-tuned multi-label models wrote:
+     * multi-class).
+     */
     public ModelDescriptor(String format, int formatVersion, String source, String family, String architecture,
                            int imageHeight, int imageWidth, int patchSize, int hiddenSize, int numLayers, int numHeads,
                            int mlpDim, int numTokens, int embeddingDim, String embeddingPooling, List<String> outputs,
@@ -108,14 +122,8 @@ public record ModelDescriptor(
                            String toolVersion, PreprocessRecipe preprocessing) {
         this(format, formatVersion, source, family, architecture, imageHeight, imageWidth, patchSize, hiddenSize,
                 numLayers, numHeads, mlpDim, numTokens, embeddingDim, embeddingPooling, outputs, labels, weightsSha256,
-                onnxSha256, precision, toolVersion, preprocessing, null);
+                onnxSha256, precision, toolVersion, preprocessing, null, null);
     }
-
-    public static final String FORMAT = "vitfit-model";
-    public static final String FILE_NAME = "vitfit-model.json";
-    public static final String ONNX_FILE_NAME = "model.onnx";
-
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /** Reads {@code dir/vitfit-model.json}, with an error that says how to make one when it is missing. */
     public static ModelDescriptor read(Path dir) throws IOException {
@@ -127,6 +135,10 @@ public record ModelDescriptor(
         ModelDescriptor d = JSON.readValue(file.toFile(), ModelDescriptor.class);
         if (!FORMAT.equals(d.format())) {
             throw new IOException(file + ": format is '" + d.format() + "', expected '" + FORMAT + "'");
+        }
+        if (d.task() != null && !MULTICLASS.equals(d.task()) && !MULTILABEL.equals(d.task())) {
+            throw new IOException(file + ": task is '" + d.task() + "', expected '" + MULTICLASS + "' or '"
+                    + MULTILABEL + "'");
         }
         return d;
     }
@@ -146,12 +158,25 @@ public record ModelDescriptor(
     public ModelDescriptor withOnnxSha256(String sha) {
         return new ModelDescriptor(format, formatVersion, source, family, architecture, imageHeight, imageWidth,
                 patchSize, hiddenSize, numLayers, numHeads, mlpDim, numTokens, embeddingDim, embeddingPooling,
-                outputs, labels, weightsSha256, sha, precision, toolVersion, preprocessing, quantization);
+                outputs, labels, weightsSha256, sha, precision, toolVersion, preprocessing, quantization, task);
     }
 
     public ModelDescriptor withQuantization(Quantization q) {
         return new ModelDescriptor(format, formatVersion, source, family, architecture, imageHeight, imageWidth,
                 patchSize, hiddenSize, numLayers, numHeads, mlpDim, numTokens, embeddingDim, embeddingPooling,
-                outputs, labels, weightsSha256, onnxSha256, precision, toolVersion, preprocessing, q);
+                outputs, labels, weightsSha256, onnxSha256, precision, toolVersion, preprocessing, q, task);
+    }
+
+    /** The same descriptor recording what its logits are for ({@link #MULTICLASS} or {@link #MULTILABEL}). */
+    public ModelDescriptor withTask(String newTask) {
+        return new ModelDescriptor(format, formatVersion, source, family, architecture, imageHeight, imageWidth,
+                patchSize, hiddenSize, numLayers, numHeads, mlpDim, numTokens, embeddingDim, embeddingPooling,
+                outputs, labels, weightsSha256, onnxSha256, precision, toolVersion, preprocessing, quantization,
+                newTask);
+    }
+
+    /** Whether {@code logits} are independent per-label scores (sigmoid) rather than one softmax. */
+    public boolean multiLabel() {
+        return MULTILABEL.equals(task);
     }
 }

@@ -4,7 +4,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 
-/** Softmax over logits and the k most probable labels. */
+/** Softmax (or, for multi-label logits, per-label sigmoid) over logits and the k highest-scoring labels. */
 public final class TopK {
 
     private TopK() {
@@ -31,7 +31,23 @@ public final class TopK {
     }
 
     public static List<Entry> ofSoftmax(float[] logits, List<String> labels, int k) {
-        double[] p = softmax(logits);
+        return top(softmax(logits), labels, k);
+    }
+
+    /** Independent probabilities of multi-label logits: 1 / (1 + e^-z) per label. */
+    public static double[] sigmoid(float[] logits) {
+        double[] p = new double[logits.length];
+        for (int i = 0; i < p.length; i++) {
+            p[i] = 1 / (1 + Math.exp(-logits[i]));
+        }
+        return p;
+    }
+
+    public static List<Entry> ofSigmoid(float[] logits, List<String> labels, int k) {
+        return top(sigmoid(logits), labels, k);
+    }
+
+    private static List<Entry> top(double[] p, List<String> labels, int k) {
         List<Entry> all = new ArrayList<>(p.length);
         for (int i = 0; i < p.length; i++) {
             all.add(new Entry(i, labels.get(i), p[i]));

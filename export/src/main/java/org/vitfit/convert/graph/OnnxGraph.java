@@ -31,11 +31,14 @@ public final class OnnxGraph {
     public static final int OPSET = 17;
     /** IR version 8 is the one that goes with opset 17. */
     public static final int IR_VERSION = 8;
+    /** ONNX Runtime's contrib operator domain (fused kernels such as FusedMatMul); imported only when used. */
+    public static final String MS_DOMAIN = "com.microsoft";
 
     private final GraphProto.Builder graph = GraphProto.newBuilder();
     private final Map<String, Integer> counters = new LinkedHashMap<>();
     private final boolean float16;
     private long initializerBytes;
+    private boolean usesMsDomain;
 
     public OnnxGraph(String name) {
         this(name, false);
@@ -206,6 +209,18 @@ public final class OnnxGraph {
         return op(opType, hint, Map.of(), inputs);
     }
 
+    /**
+     * Adds a single-output node of ONNX Runtime's contrib domain ({@value #MS_DOMAIN}); the model then runs in ONNX
+     * Runtime only (the training graph uses this, converted models do not).
+     */
+    public String msOp(String opType, String hint, Map<String, Object> attributes, String... inputs) {
+        String output = unique(hint);
+        usesMsDomain = true;
+        NodeProto.Builder n = nodeProto(opType, inputs, new String[] {output}, output + "_" + opType, attributes);
+        graph.addNode(n.setDomain(MS_DOMAIN));
+        return output;
+    }
+
     /** Adds a node with {@code outputs} outputs, named {@code <hint>.out0}, {@code <hint>.out1}, ... */
     public String[] ops(String opType, String hint, Map<String, Object> attributes, int outputs, String... inputs) {
         String base = unique(hint);
@@ -224,6 +239,11 @@ public final class OnnxGraph {
 
     private void node(String opType, String[] inputs, String[] outputs, String nodeName,
                       Map<String, Object> attributes) {
+        graph.addNode(nodeProto(opType, inputs, outputs, nodeName, attributes));
+    }
+
+    private static NodeProto.Builder nodeProto(String opType, String[] inputs, String[] outputs, String nodeName,
+                                               Map<String, Object> attributes) {
         NodeProto.Builder n = NodeProto.newBuilder()
                 .setOpType(opType)
                 .setName(nodeName);
@@ -236,7 +256,7 @@ public final class OnnxGraph {
         // In name order: Map.of iterates in an order salted per JVM, and the same conversion must give the same
         // bytes everywhere (heads are bound to their backbone by the sha256 of model.onnx).
         new TreeMap<>(attributes).forEach((k, v) -> n.addAttribute(attribute(k, v)));
-        graph.addNode(n);
+        return n;
     }
 
     private String unique(String hint) {
@@ -292,6 +312,9 @@ public final class OnnxGraph {
                 .setProducerVersion(producerVersion)
                 .setGraph(graph);
         m.addOpsetImportBuilder().setDomain("").setVersion(OPSET);
+        if (usesMsDomain) {
+            m.addOpsetImportBuilder().setDomain(MS_DOMAIN).setVersion(1);
+        }
         metadata.forEach((k, v) -> m.addMetadataProps(
                 OnnxMl.StringStringEntryProto.newBuilder().setKey(k).setValue(v)));
         return m.build();
