@@ -7,6 +7,7 @@
 # mini included): about 40 minutes in all.
 #
 #   benchmarks/compare/int8_accuracy.sh [WORK_DIR]
+#   INT8="int8" benchmarks/compare/int8_accuracy.sh      # calibrated int8 only (fp32 always runs: it is the reference)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${VITFIT_SHARED:-$ROOT/../shared}
@@ -18,8 +19,9 @@ mkdir -p "$WORK" "$OUT"
 (cd "$ROOT" && ./mvnw -q -B -pl benchmarks,cli -am package -DskipTests)
 CP="$ROOT/benchmarks/target/vitfit-benchmarks-0.1.0-SNAPSHOT.jar:$ROOT/benchmarks/target/lib/*"
 
+INT8=${INT8:-"int8 int8-dynamic"}
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/int8-accuracy-$STAMP.load"
-for p in fp32 int8 int8-dynamic; do
+for p in fp32 $INT8; do
   PRECISION=$p "$ROOT/benchmarks/heads/run.sh" "$WORK/$p" 2024
 done
 
@@ -36,13 +38,13 @@ fi
 for set in pets:"$SHARED/datasets/oxford-pets-370" cifar:"$CIFAR"; do
   name=${set%%:*}; dir=${set#*:}
   java -cp "$CP" org.vitfit.bench.CompareHarness embed "$WORK/fp32/vit-tiny" "$dir" > "$WORK/$name-fp32.f32"
-  for p in int8 int8-dynamic; do
+  for p in $INT8; do
     java -cp "$CP" org.vitfit.bench.CompareHarness embed "$WORK/$p/vit-tiny-$p" "$dir" > "$WORK/$name-$p.f32"
     $PY "$ROOT/benchmarks/compare/parity.py" "$WORK/$name-fp32.f32" "$WORK/$name-$p.f32" 192 0 "$p on $name" \
       | tee -a "$RESULTS"
   done
 done
-for p in fp32 int8 int8-dynamic; do
+for p in fp32 $INT8; do
   $PY -c "import json,sys; j=json.load(open('$WORK/$p/java-results.json')); s=json.load(open('$WORK/$p/sklearn-results.json')); print(json.dumps({'impl':'probe','precision':'$p','linear':j['linear']['accuracy'],'mlp':j['mlp']['accuracy'],'sklearn':s['cv']['accuracy'],'extract_seconds':j['extract_seconds'],'images':j['images'],'test':j['test']}))" | tee -a "$RESULTS"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/int8-accuracy-$STAMP.load"

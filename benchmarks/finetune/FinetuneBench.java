@@ -7,7 +7,6 @@ import org.vitfit.convert.Converter;
 import org.vitfit.convert.Tensor;
 import org.vitfit.convert.VitParameters;
 import org.vitfit.convert.VitSpec;
-import org.vitfit.convert.graph.OnnxGraph;
 import org.vitfit.finetune.LoraConfig;
 import org.vitfit.finetune.TrainableParameters;
 import org.vitfit.finetune.TrainingGraph;
@@ -30,13 +29,12 @@ import java.util.Random;
  * vitfit's side of benchmarks/finetune/run.sh: one measurement per JVM, one JSON line on stdout.
  *
  * <pre>
- *   java -cp CP FinetuneBench.java peak THREADS REPS [SIZE=4096]
- *       float32 GEMM peak: ONNX Runtime's MatMul on a SIZE x SIZE product, GFLOP/s
  *   java -cp CP FinetuneBench.java step CHECKPOINT MODE BATCH THREADS STEPS REPS [PROFILE_DIR]
  *       training-step throughput, MODE = full | blocks2 | lora8, on random inputs of the right kind (pixels for full,
  *       the frozen prefix's tokens for the other two), 10 classes, through TrainingSession as vitfit finetune runs it
  * </pre>
- * Besides wall-clock rates, both report GFLOP per CPU-second of the process: on a machine shared with other work the
+ * The machine's peak is measured by the benchmarks module's GemmPeak (one peak tool for every benchmark).
+ * Besides wall-clock rates, the step reports GFLOP per CPU-second of the process: on a machine shared with other work the
  * wall clock measures the other work too, while the ratio of the two CPU-time figures stays close to the quiet one.
  * Model FLOPs per image are the standard accounting (forward, plus twice the forward of what trains for the
  * backward pass), not what vitfit's graph actually computes (its last block skips the non-class tokens).
@@ -47,41 +45,9 @@ public final class FinetuneBench {
 
     public static void main(String[] a) throws Exception {
         switch (a[0]) {
-            case "peak" -> peak(Integer.parseInt(a[1]), Integer.parseInt(a[2]), a.length > 3 ? Integer.parseInt(a[3]) : 4096);
             case "step" -> step(Path.of(a[1]), a[2], Integer.parseInt(a[3]), Integer.parseInt(a[4]),
                     Integer.parseInt(a[5]), Integer.parseInt(a[6]), a.length > 7 ? a[7] : null);
             default -> throw new IllegalArgumentException("unknown command " + a[0]);
-        }
-    }
-
-    static void peak(int threads, int reps, int size) throws Exception {
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
-        OnnxGraph g = new OnnxGraph("gemm_peak");
-        String x = g.floatInput("a", (long) size, (long) size);
-        String y = g.floatInput("b", (long) size, (long) size);
-        g.floatOutput(g.op("MatMul", "c", x, y), "c", (long) size, (long) size);
-        try (OnnxSessions.Opened s = OnnxSessions.open(g.toModel("bench", Map.of()).toByteArray(), Device.CPU, threads)) {
-            float[] data = random(size * size, 1);
-            try (OnnxTensor ta = OnnxTensor.createTensor(env, FloatBuffer.wrap(data), new long[] {size, size});
-                 OnnxTensor tb = OnnxTensor.createTensor(env, FloatBuffer.wrap(random(size * size, 2)),
-                         new long[] {size, size})) {
-                s.session().run(Map.of("a", ta, "b", tb)).close();
-                List<Double> rates = new ArrayList<>();
-                List<Double> perCpu = new ArrayList<>();
-                double flops = 2.0 * size * size * size;
-                for (int r = 0; r < reps; r++) {
-                    long t0 = System.nanoTime();
-                    long c0 = cpuNanos();
-                    s.session().run(Map.of("a", ta, "b", tb)).close();
-                    rates.add(flops / ((System.nanoTime() - t0) / 1e9) / 1e9);
-                    perCpu.add(flops / ((cpuNanos() - c0) / 1e9) / 1e9);
-                }
-                ObjectNode o = JSON.createObjectNode().put("impl", "onnxruntime").put("mode", "gemm_peak")
-                        .put("size", size).put("threads", threads).put("gflops", median(rates))
-                        .put("gflopPerCpuSecond", median(perCpu));
-                o.putPOJO("reps", rates);
-                System.out.println(o);
-            }
         }
     }
 

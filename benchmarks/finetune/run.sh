@@ -20,13 +20,16 @@ OUT=$WORK/results-$(date -u +%F).jsonl
 : > "$OUT"
 
 # Build without installing anything into ~/.m2: the CLI jar and its dependencies in cli/target/lib.
-(cd "$ROOT" && ./mvnw -q -B -o -pl cli -am package -DskipTests)
+(cd "$ROOT" && ./mvnw -q -B -o -pl cli,benchmarks -am package -DskipTests)
 CP="$ROOT/cli/target/vitfit-cli.jar:$ROOT/cli/target/lib/*"
+BENCH_CP="$ROOT/benchmarks/target/vitfit-benchmarks-0.1.0-SNAPSHOT.jar:$ROOT/benchmarks/target/lib/*"
 BENCH="$ROOT/benchmarks/finetune/FinetuneBench.java"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$WORK/load.txt"
 
-# The physical reference: ONNX Runtime's own float32 MatMul on a 4096 x 4096 product, same threads.
-java -cp "$CP" "$BENCH" peak "$THREADS" "$REPS" 4096 | tee -a "$OUT"
+# The physical reference: ONNX Runtime's own float32 MatMul on a 4096 x 4096 product, same threads (GemmPeak, the
+# peak tool of benchmarks/compare too; its int8 lines are not needed here).
+java -cp "$BENCH_CP" org.vitfit.bench.GemmPeak --threads "$THREADS" --size 4096 --reps "$REPS" \
+  | grep '"precision":"fp32"' | tee -a "$OUT"
 
 for MODE in ${MODES:-full blocks2 lora8}; do
   java -Xmx2g -cp "$CP" "$BENCH" step "$CHECKPOINT" "$MODE" "$BATCH" "$THREADS" "$STEPS" "$REPS" | tee -a "$OUT"

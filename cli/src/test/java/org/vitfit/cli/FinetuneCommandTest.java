@@ -144,7 +144,7 @@ class FinetuneCommandTest {
         CliRun threads = CliRun.vitfit("finetune", "--model", checkpoint.toString(), "--input", images.toString(),
                 "--output", tmp.resolve("t").toString(), "--threads", "-1");
         assertEquals(1, threads.exit());
-        assertTrue(threads.err().contains("--threads must be 0"), threads.err());
+        assertTrue(threads.err().contains("--threads must be between 0 and 256, got -1"), threads.err());
 
         CliRun lora = CliRun.vitfit("finetune", "--model", checkpoint.toString(), "--input", images.toString(),
                 "--output", tmp.resolve("l").toString(), "--lora-rank", "4", "--lora-targets", "qkv,mlp");

@@ -1,6 +1,7 @@
 package org.vitfit.finetune;
 
 import org.vitfit.onnx.Device;
+import org.vitfit.runtime.OptionBounds;
 
 /**
  * Settings of one fine-tuning run. Defaults follow the usual ViT fine-tuning recipe: AdamW, backbone learning
@@ -22,13 +23,10 @@ public record FinetuneOptions(int epochs, int batchSize, double lrBackbone, doub
 
     /** {@link #trainBlocks} value for "every block". */
     public static final int ALL_BLOCKS = -1;
-    /** A batch this large would not fit in memory for any ViT; larger values are typing mistakes. */
-    static final int MAX_BATCH = 4096;
-
     public FinetuneOptions {
         require(epochs >= 1 && epochs <= 100_000, "--epochs must be between 1 and 100000, got " + epochs);
-        require(batchSize >= 1 && batchSize <= MAX_BATCH, "--batch-size must be between 1 and " + MAX_BATCH + ", got "
-                + batchSize);
+        OptionBounds.require("--batch-size", batchSize, 1, OptionBounds.MAX_BATCH_SIZE, "images per training step; "
+                + "a batch this large would not fit in memory for any ViT");
         require(finite(lrBackbone) && lrBackbone >= 0, "--lr-backbone must be a finite number >= 0 (0 freezes the "
                 + "backbone), got " + lrBackbone);
         require(finite(lrHead) && lrHead > 0, "--lr-head must be a finite number > 0, got " + lrHead);
@@ -40,8 +38,8 @@ public record FinetuneOptions(int epochs, int batchSize, double lrBackbone, doub
         require(valFraction > 0 && valFraction < 1, "--val-fraction must be in (0, 1), got " + valFraction);
         require(cropScaleMin > 0 && cropScaleMin <= 1, "crop scale minimum must be in (0, 1], got " + cropScaleMin);
         require(trainBlocks >= ALL_BLOCKS, "--train-blocks must be >= 0, got " + trainBlocks);
-        require(threads >= 0, "--threads must be 0 (let ONNX Runtime choose) or a positive number of threads, got "
-                + threads);
+        OptionBounds.require("--threads", threads, 0, OptionBounds.MAX_THREADS, "ONNX Runtime threads; 0 lets it "
+                + "choose, one per core");
         if (lrBackbone == 0 && lora != null) {
             throw new IllegalArgumentException("--lr-backbone 0 would freeze the LoRA adapters too; give the adapters "
                     + "a learning rate (e.g. --lr-backbone 1e-3) or drop --lora-rank");
