@@ -104,37 +104,23 @@ public final class OnnxGraph {
 
     /** An int8 tensor (quantised weights, zero points); always int8, whatever the graph's float type. */
     public String int8Initializer(String name, byte[] data, long... dims) {
-        TensorProto.Builder t = TensorProto.newBuilder()
-                .setName(name)
-                .setDataType(TensorProto.DataType.INT8_VALUE)
-                .setRawData(ByteString.copyFrom(data));
-        for (long d : dims) {
-            t.addDims(d);
-        }
-        graph.addInitializer(t);
-        initializerBytes += data.length;
-        return name;
+        return rawInitializer(name, TensorProto.DataType.INT8_VALUE, data, dims);
     }
 
     /** A uint8 tensor (activation zero points); always uint8, whatever the graph's float type. */
     public String uint8Initializer(String name, byte[] data, long... dims) {
-        TensorProto.Builder t = TensorProto.newBuilder()
-                .setName(name)
-                .setDataType(TensorProto.DataType.UINT8_VALUE)
-                .setRawData(ByteString.copyFrom(data));
-        for (long d : dims) {
-            t.addDims(d);
-        }
-        graph.addInitializer(t);
-        initializerBytes += data.length;
-        return name;
+        return rawInitializer(name, TensorProto.DataType.UINT8_VALUE, data, dims);
     }
 
     /** An int32 tensor from little-endian bytes (quantised biases). */
     public String int32Initializer(String name, byte[] littleEndian, long... dims) {
+        return rawInitializer(name, TensorProto.DataType.INT32_VALUE, littleEndian, dims);
+    }
+
+    private String rawInitializer(String name, int dataType, byte[] littleEndian, long... dims) {
         TensorProto.Builder t = TensorProto.newBuilder()
                 .setName(name)
-                .setDataType(TensorProto.DataType.INT32_VALUE)
+                .setDataType(dataType)
                 .setRawData(ByteString.copyFrom(littleEndian));
         for (long d : dims) {
             t.addDims(d);
