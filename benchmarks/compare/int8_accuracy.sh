@@ -8,6 +8,7 @@
 #
 #   benchmarks/compare/int8_accuracy.sh [WORK_DIR]
 #   INT8="int8" benchmarks/compare/int8_accuracy.sh      # calibrated int8 only (fp32 always runs: it is the reference)
+#   REUSE_HEADS=1 ...                                      # keep heads results already in WORK_DIR (after an interrupted run)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${VITFIT_SHARED:-$ROOT/../shared}
@@ -22,7 +23,11 @@ CP="$ROOT/benchmarks/target/vitfit-benchmarks-0.1.0-SNAPSHOT.jar:$ROOT/benchmark
 INT8=${INT8:-"int8 int8-dynamic"}
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/int8-accuracy-$STAMP.load"
 for p in fp32 $INT8; do
-  PRECISION=$p "$ROOT/benchmarks/heads/run.sh" "$WORK/$p" 2024
+  if [ -n "${REUSE_HEADS:-}" ] && [ -f "$WORK/$p/java-results.json" ] && [ -f "$WORK/$p/sklearn-results.json" ]; then
+    echo "$p: reusing the heads results in $WORK/$p (REUSE_HEADS)"
+  else
+    PRECISION=$p "$ROOT/benchmarks/heads/run.sh" "$WORK/$p" 2024
+  fi
 done
 
 RESULTS="$OUT/int8-accuracy-$STAMP.jsonl"
@@ -31,7 +36,8 @@ CIFAR="$WORK/cifar-1000"
 if [ ! -d "$CIFAR" ]; then
   mkdir -p "$CIFAR.tmp"
   for c in "$WORK"/fp32/images/train/*/; do
-    find "$c" -name '*.jpg' | sort | head -n 100 | while read -r f; do cp "$f" "$CIFAR.tmp/$(basename "$c")-$(basename "$f")"; done
+    # sed reads to the end: head would close the pipe early and pipefail would stop the script on sort's SIGPIPE.
+    find "$c" -name '*.jpg' | sort | sed -n '1,100p' | while read -r f; do cp "$f" "$CIFAR.tmp/$(basename "$c")-$(basename "$f")"; done
   done
   mv "$CIFAR.tmp" "$CIFAR"
 fi
