@@ -23,6 +23,7 @@ public record FinetuneOptions(int epochs, int batchSize, double lrBackbone, doub
 
     /** {@link #trainBlocks} value for "every block". */
     public static final int ALL_BLOCKS = -1;
+
     public FinetuneOptions {
         require(epochs >= 1 && epochs <= 100_000, "--epochs must be between 1 and 100000, got " + epochs);
         OptionBounds.require("--batch-size", batchSize, 1, OptionBounds.MAX_BATCH_SIZE, "images per training step; "

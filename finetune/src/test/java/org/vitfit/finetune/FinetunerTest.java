@@ -324,7 +324,8 @@ class FinetunerTest {
         IllegalArgumentException threads = assertThrows(IllegalArgumentException.class, () -> new FinetuneOptions(1, 4,
                 1e-3, 1e-2, 0.05, 0.2, LrSchedule.COSINE, 1.0, 3, 0, 0.25, true, 0.5, false, -1, null, Device.CPU, -1,
                 false));
-        assertTrue(threads.getMessage().startsWith("--threads must be between 0 and 256, got -1 (ONNX Runtime threads"), threads.getMessage());
+        assertTrue(threads.getMessage().startsWith("--threads must be between 0 and 256, got -1 (ONNX Runtime threads"),
+                threads.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new FinetuneOptions(1, 4, 0, 1e-2, 0.05, 0.2,
                 LrSchedule.COSINE, 1.0, 3, 0, 0.25, true, 0.5, false, 2, null, Device.CPU, 1, false));
         assertThrows(IllegalArgumentException.class, () -> new FinetuneOptions(1, 1_000_000, 1e-3, 1e-2, 0.05, 0.2,
