@@ -8,8 +8,8 @@
 # every row its fraction of peak. For the bundled ViT-Tiny and a ViT-B/16-shaped model with random weights.
 # Writes benchmarks/results/compare-<date>.{jsonl,md,png,load,machine,torch-config.txt}.
 #
-#   benchmarks/compare/run.sh                       # defaults below; about 25 minutes on 2 idle cores
-#   THREADS=2 REPS=5 BATCHES="8 32" benchmarks/compare/run.sh
+#   benchmarks/compare/run.sh                       # defaults below; about 45 minutes on 2 idle cores
+#   THREADS=2 ROUNDS=5 REPS=1 BATCHES="8 32" benchmarks/compare/run.sh
 #   MODELS=vit-tiny PEERS= benchmarks/compare/run.sh            # vitfit only
 #   DEVICE=cuda MODELS=vit-tiny benchmarks/compare/run.sh       # vitfit on the CUDA provider (build with -Pgpu): fp32, fp16
 #
@@ -20,7 +20,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${VITFIT_SHARED:-$ROOT/../shared}
 WORK=${WORK:-$ROOT/target/compare}
 THREADS=${THREADS:-$(nproc)}
-REPS=${REPS:-3}
+REPS=${REPS:-1}          # timed repetitions per implementation and round, after one warm-up
+ROUNDS=${ROUNDS:-3}      # interleaved rounds; a row's median is over ROUNDS x REPS repetitions
 BATCHES=${BATCHES:-"8 32"}
 IMAGES_TINY=${IMAGES_TINY:-128}      # JPEGs per end-to-end repetition, and images per inference repetition
 IMAGES_BASE=${IMAGES_BASE:-32}
@@ -79,7 +80,12 @@ RESULTS="$OUT/compare-$STAMP.jsonl"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/compare-$STAMP.load"
 $PY -c 'import torch; print(torch.__version__); print(torch.__config__.show())' > "$OUT/compare-$STAMP.torch-config.txt"
 if [ "$DEVICE" = cpu ]; then
-  java -cp "$CP" org.vitfit.bench.GemmPeak --threads "$THREADS" | tee -a "$RESULTS"
+  # Several sizes: which product is fastest depends on the CPU's caches and on the library (2026-11-30, Intel Xeon:
+  # ONNX Runtime's 2048^2 MatMul 191 GFLOP/s while whole ViT-B models ran at 228-272).
+  for size in 1024 2048 4096; do
+    java -cp "$CP" org.vitfit.bench.GemmPeak --threads "$THREADS" --size "$size" | tee -a "$RESULTS"
+    [[ " $PEERS " != *" djl "* ]] || djl peak "$size" "$THREADS" 5 | tee -a "$RESULTS"
+  done
   $PY "$ROOT/benchmarks/compare/peak_numpy.py" "$THREADS" | tee -a "$RESULTS"
 fi
 
@@ -133,22 +139,31 @@ for m in $MODELS; do
     done
   fi
   harness startup "$WORK/$m-fp32" - 0 "$THREADS" 5 0 | tee -a "$RESULTS"
+  # Interleaved rounds: every implementation runs once per round (REPS repetitions after a warm-up), each round
+  # starting one place further down the list, and the report pools the rounds. A shared machine's speed drifts by
+  # tens of percent over minutes (2026-11-30: vitfit fp32 ViT-Tiny 48 img/s in one run, 72-81 an hour later); timed
+  # back to back, that drift lands on whichever implementation ran then and shows up as a ratio.
   for b in $BATCHES; do
-    for v in $VARIANTS; do
-      harness infer "$WORK/$m-$v" - "$b" "$THREADS" "$REPS" "$n" "$DEVICE" | tee -a "$RESULTS"
-      harness e2e "$WORK/$m-$v" "$imgs" "$b" "$THREADS" "$REPS" "$n" "$DEVICE" | tee -a "$RESULTS"
-    done
-    for t in $TIMED; do
-      p=${t#*-}
-      case $t in
-        djl-*)
-          djl infer "$WORK/$m-$p.pt" "$WORK/$m-fp32" "$b" "$THREADS" "$REPS" "$n" "$p" | tee -a "$RESULTS"
-          djl e2e "$WORK/$m-$p.pt" "$WORK/$m-fp32" "$b" "$THREADS" "$REPS" "$imgs" "$p" | tee -a "$RESULTS" ;;
-        torch-*)
-          pre=""; [ $p = int8 ] && pre="int8"
-          torch $pre infer "$ck" "$b" "$THREADS" "$REPS" "$n" | sed "s/\"model\": \"[^\"]*\"/\"model\": \"$m\"/" | tee -a "$RESULTS"
-          torch $pre e2e "$ck" "$b" "$THREADS" "$REPS" "$imgs" | sed "s/\"model\": \"[^\"]*\"/\"model\": \"$m\"/" | tee -a "$RESULTS" ;;
-      esac
+    JOBS=()
+    for v in $VARIANTS; do JOBS+=("vitfit $v"); done
+    for t in $TIMED; do JOBS+=("${t%%-*} ${t#*-}"); done
+    for ((round = 0; round < ROUNDS; round++)); do
+      echo "== $m batch $b round $((round + 1))/$ROUNDS ($(cut -d' ' -f1 /proc/loadavg))" >&2
+      for ((j = 0; j < ${#JOBS[@]}; j++)); do
+        read -r who p <<< "${JOBS[$(( (j + round) % ${#JOBS[@]} ))]}"
+        case $who in
+          vitfit)
+            harness infer "$WORK/$m-$p" - "$b" "$THREADS" "$REPS" "$n" "$DEVICE" | tee -a "$RESULTS"
+            harness e2e "$WORK/$m-$p" "$imgs" "$b" "$THREADS" "$REPS" "$n" "$DEVICE" | tee -a "$RESULTS" ;;
+          djl)
+            djl infer "$WORK/$m-$p.pt" "$WORK/$m-fp32" "$b" "$THREADS" "$REPS" "$n" "$p" | tee -a "$RESULTS"
+            djl e2e "$WORK/$m-$p.pt" "$WORK/$m-fp32" "$b" "$THREADS" "$REPS" "$imgs" "$p" | tee -a "$RESULTS" ;;
+          torch)
+            pre=""; [ "$p" = int8 ] && pre="int8"
+            torch $pre infer "$ck" "$b" "$THREADS" "$REPS" "$n" | sed "s/\"model\": \"[^\"]*\"/\"model\": \"$m\"/" | tee -a "$RESULTS"
+            torch $pre e2e "$ck" "$b" "$THREADS" "$REPS" "$imgs" | sed "s/\"model\": \"[^\"]*\"/\"model\": \"$m\"/" | tee -a "$RESULTS" ;;
+        esac
+      done
     done
   done
 done

@@ -34,6 +34,7 @@ import java.util.stream.Stream;
  *   java -cp DJL_JARS:VITFIT_JARS DjlHarness.java infer MODEL.pt VITFIT_MODEL_DIR BATCH THREADS REPS IMAGES PRECISION
  *   java -cp ...                  DjlHarness.java e2e   MODEL.pt VITFIT_MODEL_DIR BATCH THREADS REPS IMAGES_DIR PRECISION
  *   java -cp ...                  DjlHarness.java embed MODEL.pt VITFIT_MODEL_DIR IMAGES_DIR OUT.f32
+ *   java -cp ...                  DjlHarness.java peak  SIZE THREADS REPS
  * </pre>
  *
  * The vitfit model directory only supplies the preprocessing recipe and the input size. End to end, images are decoded
@@ -45,6 +46,10 @@ public class DjlHarness {
 
     public static void main(String[] args) throws Exception {
         String mode = args[0];
+        if (mode.equals("peak")) {
+            peak(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]));
+            return;
+        }
         Path pt = Path.of(args[1]);
         ModelDescriptor d = ModelDescriptor.read(Path.of(args[2]));
         int threads = mode.equals("embed") ? 1 : Integer.parseInt(args[4]);
@@ -70,6 +75,44 @@ public class DjlHarness {
                 default -> throw new IllegalArgumentException("unknown mode " + mode);
             }
         }
+    }
+
+    /**
+     * PyTorch 2.7.1's own float32 GEMM peak through DJL (its MKL / oneDNN build), a SIZE x SIZE product: on some CPUs it
+     * outruns ONNX Runtime's MatMul, and a fraction of peak must be of the fastest product the machine runs. REPS timed
+     * runs of at least a second each after a warm-up; one JSON line shaped like GemmPeak's.
+     */
+    static void peak(int size, int threads, int reps) {
+        System.setProperty("ai.djl.offline", "true");
+        System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(threads));
+        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
+        double flop = 2.0 * size * size * size;
+        double[] rates = new double[reps];
+        String version;
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            version = m.getEngine().getVersion();
+            NDArray a = m.randomUniform(-1f, 1f, new Shape(size, size));
+            NDArray b = m.randomUniform(-1f, 1f, new Shape(size, size));
+            a.matMul(b).close();
+            for (int rep = 0; rep < reps; rep++) {
+                long t0 = System.nanoTime();
+                int n = 0;
+                do {
+                    a.matMul(b).close();
+                    n++;
+                } while (System.nanoTime() - t0 < 1_000_000_000L);
+                rates[rep] = n * flop / ((System.nanoTime() - t0) / 1e9) / 1e9;
+            }
+        }
+        double[] sorted = rates.clone();
+        Arrays.sort(sorted);
+        double median = reps % 2 == 1 ? sorted[reps / 2] : (sorted[reps / 2 - 1] + sorted[reps / 2]) / 2;
+        StringBuilder r = new StringBuilder();
+        for (double v : rates) {
+            r.append(r.length() == 0 ? "" : ",").append(String.format(Locale.ROOT, "%.1f", v));
+        }
+        System.out.printf(Locale.ROOT, "{\"impl\":\"peak\",\"precision\":\"fp32\",\"kernel\":\"PyTorch %s matmul (DJL)\","
+                + "\"threads\":%d,\"size\":%d,\"gflops\":%.1f,\"reps\":[%s]}%n", version, threads, size, median, r);
     }
 
     static void infer(Predictor<NDList, NDList> p, NDManager m, ModelDescriptor d, int batch, int threads, int reps,

@@ -2,6 +2,8 @@ package org.vitfit.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -17,7 +19,7 @@ import java.util.TreeMap;
  * Turns the JSON lines of a comparison run into its Markdown report: the measured peaks, then per model and batch
  * size one row per implementation (vitfit fp32 and int8 through {@link CompareHarness}, DJL + PyTorch 2.7.1 through
  * {@code DjlHarness.java}, Debian's PyTorch through {@code torch_vit.py}) with images per second (median and min-max of
- * the repetitions), achieved GFLOP/s and its fraction of the matching peak (fp32 rows of the fp32 GEMM peak, int8 rows
+ * the repetitions, pooled over the rounds of the run), achieved GFLOP/s and its fraction of the matching peak (fp32 rows of the fp32 GEMM peak, int8 rows
  * of the int8 one), inference-only and end to end; then the ratios of medians, int8 against int8 and fp32 against
  * fp32.
  *
@@ -98,7 +100,7 @@ public final class CompareReport {
             String model = n.get("model").asText();
             String key = String.format(Locale.ROOT, "%s|%04d|%d", model, n.get("batch").asInt(), n.get("threads").asInt());
             groups.computeIfAbsent(key, k -> new TreeMap<>()).computeIfAbsent(impl, k -> new TreeMap<>())
-                    .put(n.get("mode").asText(), n);
+                    .merge(n.get("mode").asText(), n, CompareReport::pooled);
             if (n.has("gflop")) {
                 gflop.put(model, n.get("gflop").asDouble());
             }
@@ -111,8 +113,8 @@ public final class CompareReport {
             sb.append("Measured peaks (square products, same threads): ");
             List<String> p = new ArrayList<>();
             for (JsonNode n : peaks) {
-                p.add(String.format(Locale.ROOT, "%s %s %.0f GFLOP/s", n.get("kernel").asText(),
-                        n.get("precision").asText(), n.get("gflops").asDouble()));
+                p.add(String.format(Locale.ROOT, "%s %s %d² %.0f GFLOP/s", n.get("kernel").asText(),
+                        n.get("precision").asText(), n.path("size").asInt(), n.get("gflops").asDouble()));
             }
             sb.append(String.join("; ", p)).append(". fp32 rows are compared with the best fp32 peak (")
                     .append(num(fp32Peak)).append(" GFLOP/s), int8 rows with the best int8 peak (")
@@ -182,6 +184,26 @@ public final class CompareReport {
             sb.append("\nDevices: ").append(String.join("; ", off)).append(".\n");
         }
         return sb.toString();
+    }
+
+    /**
+     * One measurement from two rounds of the same implementation: the repetitions pooled, the median taken over all
+     * of them. run.sh measures in interleaved rounds (every implementation once per round), so a slow minute of a
+     * shared machine lands on every row instead of on whichever ran then.
+     */
+    static JsonNode pooled(JsonNode a, JsonNode b) {
+        ObjectNode merged = ((ObjectNode) a).deepCopy();
+        ArrayNode reps = merged.putArray("reps");
+        List<Double> all = new ArrayList<>();
+        for (JsonNode n : List.of(a, b)) {
+            for (JsonNode r : n.get("reps")) {
+                reps.add(r.asDouble());
+                all.add(r.asDouble());
+            }
+        }
+        merged.put("median", CompareHarness.median(all.stream().mapToDouble(Double::doubleValue).toArray()));
+        merged.put("images", a.path("images").asInt() + b.path("images").asInt());
+        return merged;
     }
 
     private static double best(List<JsonNode> peaks, String precision) {

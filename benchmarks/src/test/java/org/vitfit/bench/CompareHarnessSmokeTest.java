@@ -97,6 +97,17 @@ class CompareHarnessSmokeTest {
         }
     }
 
+    /** Rounds of one implementation are pooled: the row's median is over every repetition of every round. */
+    @Test
+    void roundsArePooledIntoOneRow() throws Exception {
+        String round = "{\"impl\":\"djl-pytorch\",\"mode\":\"infer\",\"model\":\"m\",\"precision\":\"fp32\","
+                + "\"device\":\"cpu\",\"batch\":8,\"threads\":2,\"images\":16,\"median\":%s,\"reps\":%s}";
+        String table = CompareReport.table(List.of(String.format(round, "10.0", "[10.0]"),
+                String.format(round, "40.0", "[40.0, 40.0]"), String.format(round, "20.0", "[20.0]")));
+        // Pooled reps 10, 40, 40, 20: median 30, range 10-40; the last round alone would have said 20.
+        assertTrue(table.contains("| m | 8 | 2 | DJL 0.36 + PyTorch 2.7.1 fp32 (TorchScript) | 30.0 (10.0-40.0) |"), table);
+    }
+
     /** An end-to-end row names the device the extractor ran on: a CUDA request that fell back says cpu. */
     @Test
     void endToEndRowNamesTheDeviceActuallyUsed() throws Exception {

@@ -111,7 +111,7 @@ class ConvertPredictCliTest {
                 pets.toString(), "--calibration-images", "16", "--output", out.toString());
         assertEquals(0, convert.exit(), convert.err());
         assertTrue(convert.err().contains("calibrating int8 on 16 of the 370 images"), convert.err());
-        assertTrue(convert.out().contains("int8 static: qkv, proj, fc1, fc2, attention scores"), convert.out());
+        assertTrue(convert.out().contains("int8 static: qkv, proj, fc1, fc2 (activation scales from calibration)"), convert.out());
         JsonNode q = new ObjectMapper().readTree(out.resolve("vitfit-model.json").toFile()).get("quantization");
         assertEquals("static", q.get("mode").asText());
         assertEquals(16, q.get("calibration").get("images").asInt());

@@ -5,12 +5,12 @@ import org.vitfit.convert.quant.DynamicInt8;
 
 /**
  * How {@link VitGraphBuilder} writes the matrix products of a ViT: the linear layers {@code y = x W + b} ({@code W}
- * [in, out]) and the two attention products. The one place where the float and the int8 graphs differ; the int8
- * emitters live in {@code org.vitfit.convert.quant}.
+ * [in, out]), and for int8 graphs a fused self-attention. The one place where the float and the
+ * int8 graphs differ; the int8 emitters live in {@code org.vitfit.convert.quant}.
  *
  * <p>Layer names passed in are stable and family-neutral: {@code blocks.N.attn.qkv}, {@code blocks.N.attn.proj},
  * {@code blocks.N.fc1}, {@code blocks.N.fc2}, {@code head}, {@code pooler}, and {@code blocks.N.attn} for the
- * attention products.
+ * fused self-attention.
  */
 public interface LinearEmitter {
 
@@ -26,15 +26,13 @@ public interface LinearEmitter {
         return this;
     }
 
-    /** Attention scores {@code (q kT) * scale}, q [N, heads, T, hd], kT [N, heads, hd, T]. */
-    default String attentionScores(OnnxGraph g, String name, String q, String kT, float scale) {
-        String scores = g.op("MatMul", name + ".scores", q, kT);
-        return g.op("Mul", name + ".scaled", scores, g.scalar(name + ".scale", scale));
-    }
-
-    /** Attention output {@code probs v}, probs [N, heads, T, T], v [N, heads, T, hd]. */
-    default String attentionContext(OnnxGraph g, String name, String probs, String v) {
-        return g.op("MatMul", name + ".context", probs, v);
+    /**
+     * A ViT block's whole self-attention on {@code x} [N, T, D], up to the merged heads [N, T, D] that enter proj, as
+     * one fused kernel; null (the default) lets the builder spell it out: qkv, Reshape/Transpose into heads,
+     * {@code softmax(q kT / sqrt(hd)) v}, and the heads merged back.
+     */
+    default String fusedSelfAttention(OnnxGraph g, String name, String x, VitParameters.Linear qkv, int heads) {
+        return null;
     }
 
     /** MatMul + Add on the float weight (float16 too: the graph decides how its float initializers are stored). */

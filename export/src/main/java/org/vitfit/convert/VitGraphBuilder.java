@@ -363,7 +363,7 @@ public final class VitGraphBuilder {
     private static String block(OnnxGraph g, LinearEmitter lin, String name, String x, VitParameters.Block b,
                                 VitSpec s) {
         String a = layerNorm(g, name + ".norm1", x, b.norm1(), s.layerNormEps());
-        a = attention(g, lin, name + ".attn", a, b, s.numHeads(), scores -> scores);
+        a = attention(g, lin, name + ".attn", a, b, s.numHeads(), NO_SCORE_TERMS);
         if (b.layerScale1() != null) {
             a = g.op("Mul", name + ".ls1", a, g.floatInitializer(name + ".ls1.gamma", b.layerScale1().data(),
                     b.layerScale1().shape()));
@@ -393,6 +393,19 @@ public final class VitGraphBuilder {
      */
     private static String attention(OnnxGraph g, LinearEmitter lin, String name, String x, VitParameters.Block b,
                                     int heads, UnaryOperator<String> addToScores) {
+        String merged = addToScores == NO_SCORE_TERMS ? lin.fusedSelfAttention(g, name, x, b.qkv(), heads) : null;
+        if (merged == null) {
+            merged = spelledOutAttention(g, lin, name, x, b, heads, addToScores);
+        }
+        return lin.emit(g, name + ".proj", merged, b.proj());
+    }
+
+    /** Nothing added to the scores (ViT); the only case an emitter's fused self-attention may take. */
+    private static final UnaryOperator<String> NO_SCORE_TERMS = scores -> scores;
+
+    /** Attention in standard ops, up to the merged heads [B, T, D]. */
+    private static String spelledOutAttention(OnnxGraph g, LinearEmitter lin, String name, String x,
+                                              VitParameters.Block b, int heads, UnaryOperator<String> addToScores) {
         int hd = (int) (b.proj().weight().dim(0) / heads);
         String qkv = lin.emit(g, name + ".qkv", x, b.qkv());
         // [N, T, 3D] -> [N, T, 3, heads, hd] -> [3, N, heads, T, hd]
@@ -407,12 +420,12 @@ public final class VitGraphBuilder {
         k = g.op("Squeeze", name + ".k3", k, sq);
         v = g.op("Squeeze", name + ".v3", v, sq);
         String kt = g.op("Transpose", name + ".kT", Map.of("perm", new long[] {0, 1, 3, 2}), k);
-        String scaled = lin.attentionScores(g, name, q, kt, (float) (1.0 / Math.sqrt(hd)));
+        String scores = g.op("MatMul", name + ".scores", q, kt);
+        String scaled = g.op("Mul", name + ".scaled", scores, g.scalar(name + ".scale", (float) (1.0 / Math.sqrt(hd))));
         String probs = g.op("Softmax", name + ".probs", Map.of("axis", -1L), addToScores.apply(scaled));
-        String ctx = lin.attentionContext(g, name, probs, v);
+        String ctx = g.op("MatMul", name + ".context", probs, v);
         String ctxT = g.op("Transpose", name + ".context_perm", Map.of("perm", new long[] {0, 2, 1, 3}), ctx);
-        String merged = g.op("Reshape", name + ".merge", ctxT, g.int64Initializer(name + ".merge_shape", 0, 0, -1));
-        return lin.emit(g, name + ".proj", merged, b.proj());
+        return g.op("Reshape", name + ".merge", ctxT, g.int64Initializer(name + ".merge_shape", 0, 0, -1));
     }
 
     private static String layerNorm(OnnxGraph g, String name, String x, VitParameters.Norm norm, double eps) {

@@ -176,23 +176,25 @@ class PrecisionConversionTest {
     }
 
     /**
-     * After ONNX Runtime's optimisation the calibrated graph runs every quantised linear as one QGemm (bias and float
-     * output fused), the attention scores as MatMulIntegerToFloat, the head as DynamicQuantizeMatMul, and no
-     * DequantizeLinear is left over: nothing is computed as "dequantise, then float MatMul".
+     * After ONNX Runtime's optimisation the calibrated graph runs every quantised linear but qkv as one QGemm (bias and
+     * float output fused), qkv with the attention as the QAttention the converter wrote, the head as
+     * DynamicQuantizeMatMul, and no DequantizeLinear is left over: nothing is computed as "dequantise, then float
+     * MatMul". The source graph holds standard ops and QAttention only.
      */
     @Test
     void onnxRuntimeRunsTheCalibratedGraphOnIntegerKernels() throws Exception {
         Map<String, Integer> ops = opCounts(optimise(tmp.resolve("int8-static/model.onnx")));
         int floatFc2 = ModelDescriptor.read(tmp.resolve("int8-static")).quantization().floatLayers().size();
-        assertEquals(12 * 4 - floatFc2, ops.getOrDefault("QGemm", 0), "optimised graph ops: " + ops);
-        assertEquals(12, ops.getOrDefault("MatMulIntegerToFloat", 0), "attention scores: " + ops);
+        assertEquals(12 * 3 - floatFc2, ops.getOrDefault("QGemm", 0), "optimised graph ops: " + ops);
+        assertEquals(12, ops.getOrDefault("QAttention", 0), "self-attention: " + ops);
         assertEquals(1, ops.getOrDefault("DynamicQuantizeMatMul", 0), "classification head: " + ops);
         assertEquals(0, ops.getOrDefault("DequantizeLinear", 0), "unfused DequantizeLinear left: " + ops);
-        // What stays float: the 12 attention context products and the fc2 layers the plan keeps float.
-        assertEquals(12 + floatFc2, ops.getOrDefault("MatMul", 0), "float MatMuls: " + ops);
+        // What stays float: the fc2 layers the plan keeps float, and nothing else.
+        assertEquals(floatFc2, ops.getOrDefault("MatMul", 0), "float MatMuls: " + ops);
         Map<String, Integer> source = opCounts(tmp.resolve("int8-static/model.onnx"));
+        assertEquals(12, source.get("QAttention"));
         for (String contrib : List.of("QGemm", "MatMulIntegerToFloat", "DynamicQuantizeMatMul")) {
-            assertFalse(source.containsKey(contrib), "the converter writes only standard ops: " + source);
+            assertFalse(source.containsKey(contrib), "the converter writes standard ops and QAttention: " + source);
         }
     }
 

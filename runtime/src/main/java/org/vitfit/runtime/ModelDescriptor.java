@@ -80,7 +80,7 @@ public record ModelDescriptor(
      *
      * @param mode        {@code dynamic} (activation scales computed at run time, per batch) or {@code static}
      *                    (scales measured on calibration images and fixed in the graph)
-     * @param int8        the products that run in int8, e.g. {@code qkv, proj, fc1, fc2, attention scores}
+     * @param int8        the products that run in int8, e.g. {@code qkv, proj, fc1, fc2}
      * @param floatLayers layers that stay float in a static model, with the reason (e.g. {@code blocks.11.fc2}:
      *                    {@code last block})
      * @param smoothing   SmoothQuant migration strength used for the static model's activations

@@ -5,11 +5,9 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * What {@link Calibrator} measured on the user's images: for every quantised product, the range of the activation
- * that enters it, per channel (the last axis) for linear-layer inputs and per tensor for the attention operands; and
- * for fc2's input how far its largest token stands out. Keys are the layer names {@link
- * org.vitfit.convert.LinearEmitter} documents ({@code blocks.3.fc2}) and, for the attention operands,
- * {@code blocks.N.attn.q} and {@code blocks.N.attn.kT}.
+ * What {@link Calibrator} measured on the user's images: for every quantised linear layer, the range of the
+ * activation that enters it, per channel (the last axis); and for fc2's input how far its largest token stands out.
+ * Keys are the layer names {@link org.vitfit.convert.LinearEmitter} documents ({@code blocks.3.fc2}).
  *
  * @param ranges          per key, the minimum and maximum seen
  * @param tokenOutliers   per fc2 layer: the largest |activation| of any token over the median of the tokens' largest
@@ -26,7 +24,7 @@ public record Calibration(Map<String, Range> ranges, Map<String, Double> tokenOu
         tokenOutliers = Collections.unmodifiableMap(new TreeMap<>(tokenOutliers));
     }
 
-    /** Minimum and maximum seen, per channel (or a single entry per tensor). */
+    /** Minimum and maximum seen, per channel. */
     public record Range(float[] min, float[] max) {
         public int channels() {
             return min.length;

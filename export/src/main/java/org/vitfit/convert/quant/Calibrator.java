@@ -230,19 +230,6 @@ public final class Calibrator {
             return FLOAT.emit(g, name, x, l);
         }
 
-        @Override
-        public String attentionScores(OnnxGraph g, String name, String q, String kT, float scale) {
-            tap(g, name + ".q", q, 1);
-            tap(g, name + ".kT", kT, 1);
-            return LinearEmitter.super.attentionScores(g, name, q, kT, scale);
-        }
-
-        @Override
-        public String attentionContext(OnnxGraph g, String name, String probs, String v) {
-            tap(g, name + ".v", v, 1);
-            return LinearEmitter.super.attentionContext(g, name, probs, v);
-        }
-
         /** Min and max over everything but the last axis ({@code channels} wide), or over the whole tensor (1). */
         private void tap(OnnxGraph g, String key, String x, int channels) {
             String flat = g.op("Reshape", "calibration/" + key + "/flat", x,

@@ -49,7 +49,7 @@ public final class Quantizing {
                 calibration.progress());
         Int8.Static s = Int8.calibrated(p, c);
         return new Graph(s.parameters(), s.emitter(), "static", new ModelDescriptor.Quantization("static",
-                "qkv, proj, fc1, fc2, attention scores (activation scales from calibration)",
+                "qkv, proj, fc1, fc2 (activation scales from calibration); attention products float in QAttention",
                 s.plan().floatLayers(), Smoothing.STRENGTH,
                 new ModelDescriptor.Calibration(calibration.source(), c.images(), c.skipped(), c.imagesSha256())));
     }
