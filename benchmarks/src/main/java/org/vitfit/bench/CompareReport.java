@@ -158,7 +158,7 @@ public final class CompareReport {
                         : "end-to-end"), r);
             }
         }
-        sb.append("\nimg/s: median of the repetitions (min-max in brackets). GFLOP/s = img/s x the model's GFLOP per "
+        sb.append("\nimg/s: median of the repetitions, every round pooled (min-max in brackets). GFLOP/s = img/s x the model's GFLOP per "
                 + "image (");
         List<String> w = new ArrayList<>();
         gflop.forEach((m, v) -> w.add(String.format(Locale.ROOT, "%s %.2f", m, v)));
