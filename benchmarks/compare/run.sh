@@ -8,7 +8,7 @@
 # every row its fraction of peak. For the bundled ViT-Tiny and a ViT-B/16-shaped model with random weights.
 # Writes benchmarks/results/compare-<date>.{jsonl,md,png,load,machine,torch-config.txt}.
 #
-#   benchmarks/compare/run.sh                       # defaults below; about 45 minutes on 2 idle cores
+#   benchmarks/compare/run.sh                       # defaults below; about 55 minutes on 2 idle cores
 #   THREADS=2 ROUNDS=5 REPS=1 BATCHES="8 32" benchmarks/compare/run.sh
 #   MODELS=vit-tiny PEERS= benchmarks/compare/run.sh            # vitfit only
 #   DEVICE=cuda MODELS=vit-tiny benchmarks/compare/run.sh       # vitfit on the CUDA provider (build with -Pgpu): fp32, fp16

@@ -19,9 +19,9 @@ import java.util.TreeMap;
  * Turns the JSON lines of a comparison run into its Markdown report: the measured peaks, then per model and batch
  * size one row per implementation (vitfit fp32 and int8 through {@link CompareHarness}, DJL + PyTorch 2.7.1 through
  * {@code DjlHarness.java}, Debian's PyTorch through {@code torch_vit.py}) with images per second (median and min-max of
- * the repetitions, pooled over the rounds of the run), achieved GFLOP/s and its fraction of the matching peak (fp32 rows of the fp32 GEMM peak, int8 rows
- * of the int8 one), inference-only and end to end; then the ratios of medians, int8 against int8 and fp32 against
- * fp32.
+ * the repetitions, pooled over the rounds of the run), achieved GFLOP/s and its fraction of the matching peak (fp32
+ * rows of the best fp32 product, int8 rows of the best int8 one), inference-only and end to end; then the ratios of
+ * medians, int8 against int8 and fp32 against fp32.
  *
  * Usage: {@code CompareReport RESULTS.jsonl TABLE.md}
  */
@@ -158,8 +158,8 @@ public final class CompareReport {
                         : "end-to-end"), r);
             }
         }
-        sb.append("\nimg/s: median of the repetitions, every round pooled (min-max in brackets). GFLOP/s = img/s x the model's GFLOP per "
-                + "image (");
+        sb.append("\nimg/s: median of the repetitions, every round pooled (min-max in brackets). GFLOP/s = img/s x "
+                + "the model's GFLOP per image (");
         List<String> w = new ArrayList<>();
         gflop.forEach((m, v) -> w.add(String.format(Locale.ROOT, "%s %.2f", m, v)));
         sb.append(String.join(", ", w)).append("; products only, as CompareHarness.gflopPerImage counts them).\n\n");

@@ -30,15 +30,6 @@ public record Calibration(Map<String, Range> ranges, Map<String, Double> tokenOu
             return min.length;
         }
 
-        /** Largest |value| over all channels. */
-        public float absMax() {
-            float m = 0f;
-            for (int i = 0; i < min.length; i++) {
-                m = Math.max(m, absMax(i));
-            }
-            return m;
-        }
-
         /** Largest |value| of channel {@code c}. */
         public float absMax(int c) {
             return Math.max(Math.abs(min[c]), Math.abs(max[c]));

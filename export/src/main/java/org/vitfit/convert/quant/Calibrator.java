@@ -230,7 +230,7 @@ public final class Calibrator {
             return FLOAT.emit(g, name, x, l);
         }
 
-        /** Min and max over everything but the last axis ({@code channels} wide), or over the whole tensor (1). */
+        /** Min and max over everything but the last axis ({@code channels} wide). */
         private void tap(OnnxGraph g, String key, String x, int channels) {
             String flat = g.op("Reshape", "calibration/" + key + "/flat", x,
                     g.int64Initializer("calibration/" + key + "/shape", -1, channels));
