@@ -108,6 +108,30 @@ class CompareHarnessSmokeTest {
         assertTrue(table.contains("| m | 8 | 2 | DJL 0.36 + PyTorch 2.7.1 fp32 (TorchScript) | 30.0 (10.0-40.0) |"), table);
     }
 
+    /** The operator profile accounts for all kernel time, and names the fused int8 kernel ONNX Runtime ran. */
+    @Test
+    void operatorProfileSumsToTheKernelTime() throws Exception {
+        com.fasterxml.jackson.databind.node.ObjectNode p = OperatorProfile.profile(model.resolve("model.onnx"), 1, 1, 2);
+        double shares = 0;
+        double ms = 0;
+        for (var e : p.get("ops").properties()) {
+            shares += e.getValue().get("share").asDouble();
+            ms += e.getValue().get("msPerRun").asDouble();
+        }
+        assertEquals(1.0, shares, 0.01, p.toString());
+        assertEquals(p.get("kernelMsPerRun").asDouble(), ms, 0.01 * ms + 0.01, p.toString());
+        // Dynamic int8: 12 blocks x (qkv, proj, fc1) + the head, each one DynamicQuantizeMatMul.
+        assertTrue(p.get("ops").has("DynamicQuantizeMatMul"), p.toString());
+        assertTrue(p.get("ops").get("DynamicQuantizeMatMul").get("share").asDouble() > 0.05, p.toString());
+        assertEquals(3, p.get("runs").asInt(), "the warm-up run and the two measured ones");
+
+        List<com.fasterxml.jackson.databind.node.ObjectNode> ab = OperatorProfile.ab(
+                List.of(model.resolve("model.onnx"), model.resolve("model.onnx")), 1, 1, 2);
+        assertEquals(2, ab.size());
+        assertEquals(1.0, ab.get(0).get("speedupOverFirst").asDouble(), 1e-9);
+        assertTrue(ab.get(1).get("msPerBatch").asDouble() > 0, ab.toString());
+    }
+
     /** An end-to-end row names the device the extractor ran on: a CUDA request that fell back says cpu. */
     @Test
     void endToEndRowNamesTheDeviceActuallyUsed() throws Exception {
